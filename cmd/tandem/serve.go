@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/examples"
+	"github.com/tandem-id/tandem/httpapi"
+	"github.com/tandem-id/tandem/module/all"
+	"github.com/tandem-id/tandem/rules"
+	"github.com/tandem-id/tandem/spec"
+	"github.com/tandem-id/tandem/store"
+	"github.com/tandem-id/tandem/strictjson"
+)
+
+// serveConfig is the configuration of `tandem serve` and `tandem demo`.
+type serveConfig struct {
+	addr        string
+	db          string
+	publicURL   string
+	adminToken  string
+	logFormat   string
+	logLevel    string
+	secretGrace time.Duration
+	shutdown    time.Duration
+}
+
+func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
+	c := &serveConfig{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	addr, db := ":8080", "sqlite:tandem.db"
+	if demo {
+		addr, db = "127.0.0.1:8080", "sqlite:tandem-demo.db"
+	}
+	fs.StringVar(&c.addr, "addr", addr, "`address` to listen on (host:port)")
+	fs.StringVar(&c.db, "db", db, "database: sqlite:PATH (PostgreSQL is not supported yet)")
+	fs.StringVar(&c.publicURL, "public-url", "", "base `URL` used in links and QR codes (default: derived from -addr)")
+	fs.StringVar(&c.adminToken, "admin-token", "", "admin API bearer `token`; when unset, one is generated on first start and printed once")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.secretGrace, "secret-grace", 24*time.Hour, "how long a rotated client secret keeps working")
+	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long to wait for requests in flight when stopping")
+	return fs, c
+}
+
+// adminTokenSetting is the settings key of the generated admin token's hash.
+const adminTokenSetting = "admin_token_sha256"
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string, demo bool) error {
+	name := "serve"
+	if demo {
+		name = "demo"
+	}
+	fs, cfg := serveFlags(name, demo)
+	fs.SetOutput(stderr)
+	if err := parseFlags(fs, args, getenv, "admin-token"); err != nil {
+		return err
+	}
+	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	if cfg.secretGrace < 0 {
+		return &usageError{msg: "-secret-grace must not be negative"}
+	}
+
+	db, err := store.Open(ctx, cfg.db, logger)
+	if err != nil {
+		return fmt.Errorf("open database %s: %s", redactDSN(cfg.db), tandem.ErrorMessageOr(err))
+	}
+	defer db.Close()
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+	}
+	defer ln.Close()
+	publicURL, err := derivePublicURL(cfg.publicURL, ln.Addr().(*net.TCPAddr))
+	if err != nil {
+		return err
+	}
+
+	env, err := rules.NewEnv()
+	if err != nil {
+		return fmt.Errorf("rules: %w", err)
+	}
+	validator := &spec.Validator{Modules: all.Registry(), Rules: env}
+	now := time.Now
+
+	adminAuth, newToken, err := setupAdminToken(ctx, db, cfg.adminToken, demo)
+	if err != nil {
+		return err
+	}
+
+	var demoLines []string
+	if demo {
+		demoLines, err = applyDemo(ctx, db, validator, now())
+		if err != nil {
+			return err
+		}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	api := &httpapi.Server{
+		Workspaces: db, Validator: validator, AdminAuth: adminAuth, Logger: logger,
+		Now: now, SecretGrace: cfg.secretGrace, Version: version(),
+	}
+	handler := newRootHandler(rootDeps{api: api.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	fmt.Fprintf(stdout, "tandem %s listening on http://%s (public URL %s)\n", version(), ln.Addr(), publicURL)
+	if newToken != "" {
+		fmt.Fprintf(stdout, "\nAdmin token (shown only now; store it safely): %s\n", newToken)
+	}
+	for _, l := range demoLines {
+		fmt.Fprintln(stdout, strings.ReplaceAll(l, "{public}", publicURL))
+	}
+	logger.Info("server started", "addr", ln.Addr().String(), "public_url", publicURL, "db", redactDSN(cfg.db))
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", cfg.shutdown)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}
+
+// setupAdminToken returns the admin token check. A configured token is used
+// as it is. Otherwise the hash of a generated token is kept in the database;
+// the token itself is returned (to print once) only when it was generated
+// now: on the first start, and on every start of the demo.
+func setupAdminToken(ctx context.Context, db tandem.WorkspaceStore, configured string, demo bool) (auth func(string) bool, generated string, err error) {
+	if configured != "" {
+		if len(configured) < 16 {
+			return nil, "", &usageError{msg: "-admin-token must be at least 16 characters"}
+		}
+		h := tandem.HashSecret(configured)
+		return func(t string) bool { return tandem.SecretMatches(t, h) }, "", nil
+	}
+	h, err := db.Setting(ctx, adminTokenSetting)
+	if err != nil && tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		return nil, "", fmt.Errorf("load admin token: %w", err)
+	}
+	if err != nil || demo {
+		generated = tandem.NewSecret(tandem.PrefixAdminToken)
+		h = tandem.HashSecret(generated)
+		if err := db.PutSetting(ctx, adminTokenSetting, h); err != nil {
+			return nil, "", fmt.Errorf("store admin token: %w", err)
+		}
+	}
+	return func(t string) bool { return tandem.SecretMatches(t, h) }, generated, nil
+}
+
+// applyDemo applies the demo workspace and issues fresh secrets for its
+// applications. It returns the lines to print; "{public}" stands for the
+// public URL.
+func applyDemo(ctx context.Context, db tandem.WorkspaceStore, v *spec.Validator, now time.Time) ([]string, error) {
+	var doc tandem.WorkspaceDoc
+	if errs := strictjson.Decode(examples.Workspace, &doc, ""); len(errs) > 0 {
+		return nil, fmt.Errorf("demo workspace: %v", errs[0])
+	}
+	res, err := v.Apply(ctx, db, doc, tandem.AnyVersion)
+	if err != nil {
+		return nil, fmt.Errorf("apply demo workspace: %w", err)
+	}
+	lines := []string{"", fmt.Sprintf("Demo workspace %q applied (%s).", doc.Name, strings.TrimPrefix(httpSummary(res), "; "))}
+	lines = append(lines, "Applications (fresh secrets are issued at every demo start):")
+	for _, app := range doc.Applications {
+		cred, err := httpapi.IssueSecret(ctx, db, doc.Name, app.Name, now, 0)
+		if err != nil {
+			return nil, fmt.Errorf("issue demo secret for %s: %w", app.Name, err)
+		}
+		lines = append(lines, fmt.Sprintf("  %-12s (%s)  client_id=%s  client_secret=%s", app.Name, app.VerificationWay, cred.ClientID, cred.ClientSecret))
+	}
+	lines = append(lines, "",
+		"Next:",
+		"  curl -H \"Authorization: Bearer $ADMIN_TOKEN\" {public}/admin/v1/workspaces/acme",
+		"  open {public}/openapi.json for the API description",
+		"  press Ctrl+C to stop")
+	return lines, nil
+}
+
+func httpSummary(res *tandem.ApplyResult) string {
+	if len(res.Changes) == 0 {
+		return "no changes, version " + strconv.FormatInt(res.Version, 10)
+	}
+	parts := make([]string, len(res.Changes))
+	for i, c := range res.Changes {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, ", ") + "; version " + strconv.FormatInt(res.Version, 10)
+}
+
+// derivePublicURL returns the configured public URL, checked, or one built
+// from the listening address.
+func derivePublicURL(configured string, addr *net.TCPAddr) (string, error) {
+	if configured != "" {
+		u, err := url.Parse(configured)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return "", &usageError{msg: fmt.Sprintf("-public-url %q must be an absolute http(s) URL without query or fragment, e.g. https://verify.example.com", configured)}
+		}
+		return strings.TrimSuffix(configured, "/"), nil
+	}
+	host := addr.IP.String()
+	if addr.IP.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)), nil
+}
+
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		u.User = url.User(u.User.Username())
+		return u.String()
+	}
+	return dsn
+}

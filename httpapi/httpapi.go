@@ -1,0 +1,169 @@
+// Package httpapi serves Tandem's typed JSON APIs, the admin API
+// (/admin/v1) and the integrator API (/v1), and their OpenAPI 3.1 document
+// at /openapi.json. Handlers return errors; one function turns a
+// *tandem.Error into an RFC 9457 problem response.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/spec"
+	"github.com/tandem-id/tandem/strictjson"
+)
+
+// Server holds the dependencies of the JSON APIs.
+type Server struct {
+	Workspaces tandem.WorkspaceStore
+	Validator  *spec.Validator
+	// AdminAuth reports whether a bearer token is the admin token.
+	AdminAuth func(token string) bool
+	Logger    *slog.Logger
+	Now       func() time.Time
+	// SecretGrace is how long a rotated client secret keeps working.
+	SecretGrace time.Duration
+	Version     string
+
+	api huma.API
+}
+
+// maxBody caps request bodies of the JSON APIs.
+const maxBody = 1 << 20
+
+// Handler returns the handler of /admin/v1, /v1 and /openapi.json. It is
+// built once; later calls return the same handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	cfg := huma.DefaultConfig("Tandem", s.Version)
+	cfg.CreateHooks = nil // no $schema links in bodies
+	cfg.DocsPath = ""     // the docs renderer loads scripts from a CDN
+	cfg.SchemasPath = ""
+	cfg.OpenAPIPath = "/openapi"
+	cfg.Info.Description = "Cross-device identity verification. The admin API manages workspaces; the integrator API starts verifications and reads their results."
+	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		"admin": {Type: "http", Scheme: "bearer", Description: "The admin token printed at first start or set with -admin-token."},
+	}
+	s.api = humago.New(mux, cfg)
+	s.registerAdmin()
+	return s.withAuth(mux)
+}
+
+// OpenAPI returns the OpenAPI document; Handler must have been called.
+func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
+
+func (s *Server) withAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/admin/") {
+			tok, ok := bearer(r)
+			switch {
+			case !ok:
+				writeProblem(w, http.StatusUnauthorized, "Missing admin token: send it as \"Authorization: Bearer <token>\".")
+				return
+			case !s.AdminAuth(tok):
+				s.Logger.Warn("admin token refused", "addr", r.RemoteAddr, "path", r.URL.Path)
+				writeProblem(w, http.StatusUnauthorized, "The admin token is not valid.")
+				return
+			}
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	scheme, tok, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+		return "", false
+	}
+	return strings.TrimSpace(tok), true
+}
+
+// writeProblem writes a minimal problem+json for failures outside huma.
+func writeProblem(w http.ResponseWriter, status int, detail string) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tandem"`)
+	}
+	w.WriteHeader(status)
+	b, _ := jsonMarshal(map[string]any{"title": http.StatusText(status), "status": status, "detail": detail})
+	w.Write(b)
+}
+
+// problem turns err into the huma error that is written to the client.
+// Errors that are not *tandem.Error are logged and shown as a generic 500.
+func (s *Server) problem(ctx context.Context, err error) error {
+	code := tandem.ErrorCode(err)
+	status := statusOf(code)
+	if code == tandem.EINTERNAL {
+		s.Logger.ErrorContext(ctx, "request failed", "err", err)
+	}
+	var details []error
+	for _, f := range tandem.ErrorFields(err) {
+		details = append(details, &huma.ErrorDetail{Location: f.Path, Message: f.Message})
+	}
+	return huma.NewError(status, tandem.ErrorMessage(err), details...)
+}
+
+func statusOf(code string) int {
+	switch code {
+	case tandem.EINVALID:
+		return http.StatusUnprocessableEntity
+	case tandem.ENOTFOUND:
+		return http.StatusNotFound
+	case tandem.ECONFLICT:
+		return http.StatusConflict
+	case tandem.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case tandem.EFORBIDDEN:
+		return http.StatusForbidden
+	case tandem.EGONE:
+		return http.StatusGone
+	case tandem.ERATELIMIT:
+		return http.StatusTooManyRequests
+	case tandem.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// decodeBody strictly decodes a JSON request body into v. Malformed JSON,
+// unknown fields and wrong types are a 400 naming each field.
+func decodeBody(body []byte, v any) error {
+	if errs := strictjson.Decode(body, v, "body"); len(errs) > 0 {
+		details := make([]error, len(errs))
+		for i, f := range errs {
+			details[i] = &huma.ErrorDetail{Location: f.Path, Message: f.Message}
+		}
+		msg := "The request body is not valid: " + errs[0].Error()
+		if len(errs) > 1 {
+			msg += " (and more; see errors)"
+		}
+		return huma.NewError(http.StatusBadRequest, msg, details...)
+	}
+	return nil
+}
+
+// prefixFields returns err with its field paths put under prefix.
+func prefixFields(err error, prefix string) error {
+	var e *tandem.Error
+	if !errors.As(err, &e) || len(e.Fields) == 0 {
+		return err
+	}
+	out := &tandem.Error{Code: e.Code, Message: e.Message, Fields: make([]tandem.FieldError, len(e.Fields))}
+	for i, f := range e.Fields {
+		out.Fields[i] = tandem.FieldError{Path: prefix + "." + f.Path, Message: f.Message}
+		if f.Path == "" {
+			out.Fields[i].Path = prefix
+		}
+	}
+	return out
+}
