@@ -77,6 +77,12 @@ type body[T any] struct {
 	Body T
 }
 
+// secretBody carries a secret, which no cache may keep.
+type secretBody struct {
+	CacheControl string `header:"Cache-Control"`
+	Body         SecretOut
+}
+
 func summary(name string, res *tandem.ApplyResult) ApplyOut {
 	out := ApplyOut{Workspace: name, Version: res.Version, Changed: len(res.Changes) > 0, Changes: res.Changes}
 	if out.Changes == nil {
@@ -134,7 +140,7 @@ func (s *Server) registerAdmin() {
 		OperationID: "put-workspace", Method: http.MethodPut, Path: "/admin/v1/workspaces/{workspace}",
 		Summary:     "Create or replace a whole workspace",
 		Description: "Takes the whole declarative document (the same one `tandem apply -f` reads). Idempotent: applying the same document twice changes nothing and says so.",
-		Tags:        tags, Security: sec, SkipValidateBody: true,
+		Tags:        tags, Security: sec, SkipValidateBody: true, MaxBodyBytes: maxBody,
 	}, func(ctx context.Context, in *rawPut) (*body[ApplyOut], error) {
 		var doc tandem.WorkspaceDoc
 		if err := decodeBody(in.RawBody, &doc); err != nil {
@@ -185,7 +191,7 @@ func (s *Server) registerAdmin() {
 		Summary:     "Issue or rotate an application's client secret",
 		Description: "The first call creates the application's client id and secret. Each later call issues a new secret; the previous one keeps working for the configured grace period. The secret is shown only in this response and stored only as a hash.",
 		Tags:        tags, Security: sec, DefaultStatus: http.StatusCreated,
-	}, func(ctx context.Context, in *itemPath) (*body[SecretOut], error) {
+	}, func(ctx context.Context, in *itemPath) (*secretBody, error) {
 		cred, err := IssueSecret(ctx, s.Workspaces, in.Workspace, in.Name, s.Now(), s.SecretGrace)
 		if err != nil {
 			return nil, s.problem(ctx, err)
@@ -194,7 +200,7 @@ func (s *Server) registerAdmin() {
 		if !cred.PreviousValidUntil.IsZero() {
 			out.PreviousSecretExpiresAt = &cred.PreviousValidUntil
 		}
-		return &body[SecretOut]{Body: out}, nil
+		return &secretBody{CacheControl: "no-store", Body: out}, nil
 	})
 }
 
@@ -261,7 +267,7 @@ func registerItems[T any](s *Server, kind, plural string, items func(*tandem.Wor
 		OperationID: "put-" + kind, Method: http.MethodPut, Path: base + "/{name}",
 		Summary:     "Create or replace one " + kind,
 		Description: "The whole workspace is validated with the change, so a change that would break a reference elsewhere is refused with the path of the problem.",
-		Tags:        tags, Security: sec, SkipValidateBody: true,
+		Tags:        tags, Security: sec, SkipValidateBody: true, MaxBodyBytes: maxBody,
 	}, func(ctx context.Context, in *rawItemPut) (*body[ApplyOut], error) {
 		var item T
 		if err := decodeBody(in.RawBody, &item); err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
 	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/spec"
 	"github.com/tandem-id/tandem/strictjson"
 )
@@ -24,6 +26,10 @@ import (
 type Server struct {
 	Workspaces tandem.WorkspaceStore
 	Validator  *spec.Validator
+	// Engine runs verifications; Verifications is its store, for the
+	// audit log.
+	Engine        *engine.Engine
+	Verifications tandem.VerificationStore
 	// AdminAuth reports whether a bearer token is the admin token.
 	AdminAuth func(token string) bool
 	Logger    *slog.Logger
@@ -49,11 +55,15 @@ func (s *Server) Handler() http.Handler {
 	cfg.OpenAPIPath = "/openapi"
 	cfg.Info.Description = "Cross-device identity verification. The admin API manages workspaces; the integrator API starts verifications and reads their results."
 	cfg.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
-		"admin": {Type: "http", Scheme: "bearer", Description: "The admin token printed at first start or set with -admin-token."},
+		"admin":  {Type: "http", Scheme: "bearer", Description: "The admin token printed at first start or set with -admin-token."},
+		"client": {Type: "http", Scheme: "basic", Description: "An application's client id and client secret."},
 	}
 	s.api = humago.New(mux, cfg)
 	s.registerAdmin()
-	return s.withAuth(mux)
+	if s.Engine != nil {
+		s.registerIntegrator()
+	}
+	return s.withAuth(problemFallback(mux))
 }
 
 // OpenAPI returns the OpenAPI document; Handler must have been called.
@@ -73,9 +83,65 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 				return
 			}
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if strings.HasPrefix(r.URL.Path, "/v1/") {
+			ref, ok := s.authClient(w, r)
+			if !ok {
+				return
+			}
+			r = r.WithContext(context.WithValue(r.Context(), appKey{}, ref))
+		}
+		r = r.WithContext(context.WithValue(r.Context(), addrKey{}, remoteHost(r)))
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody+1)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authClient authenticates an application by HTTP Basic client id and
+// secret. It writes the 401 itself and audits a wrong secret for a known
+// client id.
+func (s *Server) authClient(w http.ResponseWriter, r *http.Request) (*tandem.AppRef, bool) {
+	id, secret, ok := r.BasicAuth()
+	if !ok || id == "" || secret == "" {
+		writeBasicProblem(w, "Missing application credentials: send the client id and secret with HTTP Basic authentication.")
+		return nil, false
+	}
+	if len(id) > 64 || len(secret) > 128 {
+		writeBasicProblem(w, "The application credentials are not valid.")
+		return nil, false
+	}
+	now := s.Now()
+	ref, hashes, err := s.Workspaces.ApplicationByClientID(r.Context(), id, now)
+	if err != nil && tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		s.Logger.ErrorContext(r.Context(), "client lookup failed", "err", err)
+		writeProblem(w, http.StatusInternalServerError, "Internal error.")
+		return nil, false
+	}
+	if err != nil || !tandem.SecretMatches(secret, hashes...) {
+		s.Logger.Warn("client credentials refused", "client_id", id, "addr", remoteHost(r))
+		if ref != nil && s.Verifications != nil {
+			detail, _ := jsonMarshal(map[string]string{"client_id": id, "application": ref.Name})
+			_ = s.Verifications.AddAudit(r.Context(), tandem.AuditEvent{Workspace: ref.Workspace, Actor: tandem.ActorAPI, Action: "refused.credentials", Detail: detail, Addr: remoteHost(r), At: now})
+		}
+		writeBasicProblem(w, "The application credentials are not valid.")
+		return nil, false
+	}
+	return ref, true
+}
+
+func writeBasicProblem(w http.ResponseWriter, detail string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="tandem", charset="UTF-8"`)
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusUnauthorized)
+	b, _ := jsonMarshal(map[string]any{"title": http.StatusText(http.StatusUnauthorized), "status": http.StatusUnauthorized, "detail": detail})
+	w.Write(b)
+}
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func bearer(r *http.Request) (string, bool) {

@@ -37,6 +37,8 @@ type Info struct {
 	// the registry decodes the module instance's configs into it. A module
 	// without configs returns *NoConfig.
 	NewConfig func() Config
+	// Web is set for modules that run as a form in the browser.
+	Web WebStep
 }
 
 // Config is a module type's typed configuration.

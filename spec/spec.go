@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -167,6 +168,7 @@ func (v *Validator) Validate(doc tandem.WorkspaceDoc) (tandem.WorkspaceDoc, erro
 		cfg      handover
 	}
 	handovers := map[string][]hoRef{} // by device application
+	var hoOrder []hoRef               // all hand-overs in document order, for stable errors
 
 	for i, wf := range doc.Workflows {
 		p := fmt.Sprintf("workflows[%d]", i)
@@ -249,6 +251,7 @@ func (v *Validator) Validate(doc tandem.WorkspaceDoc) (tandem.WorkspaceDoc, erro
 					var h handover
 					_ = json.Unmarshal(nm.Configs, &h)
 					handovers[h.DeviceApplication] = append(handovers[h.DeviceApplication], hoRef{wf.Name, mp, h})
+					hoOrder = append(hoOrder, hoRef{wf.Name, mp, h})
 				}
 			}
 			nwf.Modules = append(nwf.Modules, nm)
@@ -256,31 +259,31 @@ func (v *Validator) Validate(doc tandem.WorkspaceDoc) (tandem.WorkspaceDoc, erro
 		out.Workflows = append(out.Workflows, nwf)
 	}
 
-	// Cross-checks of hand-overs.
-	for devApp, refs := range handovers {
-		for _, ref := range refs {
-			cp := ref.path + ".configs.device_application"
-			ai, ok := appIndex[devApp]
-			if !ok {
-				add(cp, "application %q does not exist in this workspace; name a mobile application", devApp)
-				continue
-			}
-			app := doc.Applications[ai]
-			if app.VerificationWay != tandem.WayMobile {
-				add(cp, "application %q has verification_way %q; a web_to_device hands over to an application with verification_way %q", devApp, app.VerificationWay, tandem.WayMobile)
-				continue
-			}
-			wi, ok := wfIndex[app.Workflow]
-			if !ok {
-				continue // reported on the application
-			}
-			devWF := doc.Workflows[wi]
-			if hasModule(devWF, webToDeviceType) {
-				add(cp, "application %q runs workflow %q, which itself contains web_to_device; the phone's workflow must not hand over again", devApp, devWF.Name)
-			}
-			if ref.cfg.NumberPrompt && !hasModule(devWF, numberPromptType) {
-				add(ref.path+".configs.number_prompt", "number_prompt is true but workflow %q of application %q has no number_prompt module; add one to that workflow or set number_prompt to false", devWF.Name, devApp)
-			}
+	// Cross-checks of hand-overs, in document order (not map order) so that
+	// the same document always gets the same errors.
+	for _, ref := range hoOrder {
+		devApp := ref.cfg.DeviceApplication
+		cp := ref.path + ".configs.device_application"
+		ai, ok := appIndex[devApp]
+		if !ok {
+			add(cp, "application %q does not exist in this workspace; name a mobile application", devApp)
+			continue
+		}
+		app := doc.Applications[ai]
+		if app.VerificationWay != tandem.WayMobile {
+			add(cp, "application %q has verification_way %q; a web_to_device hands over to an application with verification_way %q", devApp, app.VerificationWay, tandem.WayMobile)
+			continue
+		}
+		wi, ok := wfIndex[app.Workflow]
+		if !ok {
+			continue // reported on the application
+		}
+		devWF := doc.Workflows[wi]
+		if hasModule(devWF, webToDeviceType) {
+			add(cp, "application %q runs workflow %q, which itself contains web_to_device; the phone's workflow must not hand over again", devApp, devWF.Name)
+		}
+		if ref.cfg.NumberPrompt && !hasModule(devWF, numberPromptType) {
+			add(ref.path+".configs.number_prompt", "number_prompt is true but workflow %q of application %q has no number_prompt module; add one to that workflow or set number_prompt to false", devWF.Name, devApp)
 		}
 	}
 	for i, wf := range doc.Workflows {
@@ -361,7 +364,12 @@ func checkRedirectURL(raw string) string {
 }
 
 func isLoopbackHost(h string) bool {
-	return h == "localhost" || h == "::1" || strings.HasPrefix(h, "127.")
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	// An IP literal only: a name such as 127.evil.example is not loopback.
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // Apply validates doc and stores it in st, as one step for both the admin

@@ -17,7 +17,6 @@ import (
 	"github.com/tandem-id/tandem/module/all"
 	"github.com/tandem-id/tandem/rules"
 	"github.com/tandem-id/tandem/spec"
-	"github.com/tandem-id/tandem/store"
 	"github.com/tandem-id/tandem/strictjson"
 )
 
@@ -71,9 +70,9 @@ func runApply(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 }
 
 func applyLocal(ctx context.Context, dsn string, doc tandem.WorkspaceDoc) (*tandem.ApplyResult, error) {
-	db, err := store.Open(ctx, dsn, discardLogger())
+	db, err := openDB(ctx, dsn, discardLogger())
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %s", redactDSN(dsn), tandem.ErrorMessageOr(err))
+		return nil, err
 	}
 	defer db.Close()
 	env, err := rules.NewEnv()

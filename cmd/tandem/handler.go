@@ -14,6 +14,7 @@ import (
 
 type rootDeps struct {
 	api     http.Handler
+	web     http.Handler
 	ready   func(context.Context) error
 	metrics http.Handler
 	reg     *prometheus.Registry
@@ -26,6 +27,7 @@ func newRootHandler(d rootDeps) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", d.api)
 	mux.Handle("/v1/", d.api)
+	mux.Handle("/v/", d.web)
 	mux.Handle("GET /openapi.json", d.api)
 	mux.Handle("GET /openapi.yaml", d.api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

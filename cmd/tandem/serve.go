@@ -18,13 +18,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/engine"
+	"github.com/tandem-id/tandem/events"
 	"github.com/tandem-id/tandem/examples"
 	"github.com/tandem-id/tandem/httpapi"
 	"github.com/tandem-id/tandem/module/all"
 	"github.com/tandem-id/tandem/rules"
 	"github.com/tandem-id/tandem/spec"
-	"github.com/tandem-id/tandem/store"
 	"github.com/tandem-id/tandem/strictjson"
+	"github.com/tandem-id/tandem/web"
 )
 
 // serveConfig is the configuration of `tandem serve` and `tandem demo`.
@@ -37,6 +39,7 @@ type serveConfig struct {
 	logLevel    string
 	secretGrace time.Duration
 	shutdown    time.Duration
+	sweep       time.Duration
 }
 
 func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
@@ -54,6 +57,7 @@ func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&c.secretGrace, "secret-grace", 24*time.Hour, "how long a rotated client secret keeps working")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long to wait for requests in flight when stopping")
+	fs.DurationVar(&c.sweep, "expiry-sweep", 30*time.Second, "how often overdue verifications are marked expired")
 	return fs, c
 }
 
@@ -74,13 +78,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
+	if cfg.sweep < time.Second {
+		return &usageError{msg: "-expiry-sweep must be at least 1s"}
+	}
 	if cfg.secretGrace < 0 {
 		return &usageError{msg: "-secret-grace must not be negative"}
 	}
 
-	db, err := store.Open(ctx, cfg.db, logger)
+	db, err := openDB(ctx, cfg.db, logger)
 	if err != nil {
-		return fmt.Errorf("open database %s: %s", redactDSN(cfg.db), tandem.ErrorMessageOr(err))
+		return err
 	}
 	defer db.Close()
 
@@ -106,9 +113,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 
+	hub := events.NewHub()
+	eng := &engine.Engine{
+		Store: db, Modules: validator.Modules, Rules: env, Events: hub,
+		Logger: logger, Now: now, PublicURL: publicURL,
+	}
+
 	var demoLines []string
 	if demo {
-		demoLines, err = applyDemo(ctx, db, validator, now())
+		demoLines, err = applyDemo(ctx, db, validator, eng, now())
 		if err != nil {
 			return err
 		}
@@ -119,8 +132,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	api := &httpapi.Server{
 		Workspaces: db, Validator: validator, AdminAuth: adminAuth, Logger: logger,
 		Now: now, SecretGrace: cfg.secretGrace, Version: version(),
+		Engine: eng, Verifications: db,
 	}
-	handler := newRootHandler(rootDeps{api: api.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
+	webSrv := &web.Server{
+		Engine: eng, Events: hub, Logger: logger, Now: now,
+		SecureCookies: strings.HasPrefix(publicURL, "https://"),
+	}
+	handler := newRootHandler(rootDeps{api: api.Handler(), web: webSrv.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
 
 	srv := &http.Server{
 		Handler:           handler,
@@ -131,6 +149,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go eng.RunSweeper(sweepCtx, cfg.sweep)
 
 	fmt.Fprintf(stdout, "tandem %s listening on http://%s (public URL %s)\n", version(), ln.Addr(), publicURL)
 	if newToken != "" {
@@ -185,7 +206,7 @@ func setupAdminToken(ctx context.Context, db tandem.WorkspaceStore, configured s
 // applyDemo applies the demo workspace and issues fresh secrets for its
 // applications. It returns the lines to print; "{public}" stands for the
 // public URL.
-func applyDemo(ctx context.Context, db tandem.WorkspaceStore, v *spec.Validator, now time.Time) ([]string, error) {
+func applyDemo(ctx context.Context, db tandem.WorkspaceStore, v *spec.Validator, eng *engine.Engine, now time.Time) ([]string, error) {
 	var doc tandem.WorkspaceDoc
 	if errs := strictjson.Decode(examples.Workspace, &doc, ""); len(errs) > 0 {
 		return nil, fmt.Errorf("demo workspace: %v", errs[0])
@@ -203,7 +224,23 @@ func applyDemo(ctx context.Context, db tandem.WorkspaceStore, v *spec.Validator,
 		}
 		lines = append(lines, fmt.Sprintf("  %-12s (%s)  client_id=%s  client_secret=%s", app.Name, app.VerificationWay, cred.ClientID, cred.ClientSecret))
 	}
+	web, err := db.GetApplication(ctx, doc.Name, "web-login")
+	if err != nil {
+		return nil, fmt.Errorf("demo application: %w", err)
+	}
+	created, err := eng.Create(ctx, web, engine.CreateRequest{
+		UserID: "mark@example.com", AllowNewDevice: true,
+		Metadata: map[string]any{"kyc": "full"},
+	}, "127.0.0.1")
+	if err != nil {
+		return nil, fmt.Errorf("create demo verification: %w", err)
+	}
 	lines = append(lines, "",
+		"A verification for mark@example.com is waiting; open its link in a browser:",
+		"  "+created.URL,
+		"  (try Aadhaar 2341 2341 2346; read the result with",
+		"   curl -u CLIENT_ID:CLIENT_SECRET {public}/v1/verifications/"+created.Verification.ID+"/result)",
+		"",
 		"Next:",
 		"  curl -H \"Authorization: Bearer $ADMIN_TOKEN\" {public}/admin/v1/workspaces/acme",
 		"  open {public}/openapi.json for the API description",

@@ -1,6 +1,7 @@
 // Package verifyaadhaar is the verify_aadhaar module: on the web side it asks
 // the user for a 12-digit Aadhaar number and checks it offline (format, first
-// digit and Verhoeff check digit). It has no configs.
+// digit and Verhoeff check digit), then with a Provider, Offline by default.
+// It has no configs.
 package verifyaadhaar
 
 import (
@@ -20,14 +21,20 @@ const (
 	ClaimVerifiedAt = "aadhaar_verified_at"
 )
 
-// Info describes the verify_aadhaar module type.
-func Info() module.Info {
+// Info describes the verify_aadhaar module type, whose web step checks
+// numbers offline.
+func Info() module.Info { return InfoWith(Offline{}) }
+
+// InfoWith describes the verify_aadhaar module type whose web step verifies
+// numbers with p; a nil p means Offline.
+func InfoWith(p Provider) module.Info {
 	return module.Info{
 		Type:      Type,
 		Name:      "Verify Aadhaar",
 		Side:      module.SideWeb,
 		Claims:    []string{ClaimNumber, ClaimVerified, ClaimVerifiedAt},
 		NewConfig: func() module.Config { return &module.NoConfig{} },
+		Web:       Step{Provider: p},
 	}
 }
 

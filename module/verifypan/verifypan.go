@@ -1,6 +1,7 @@
 // Package verifypan is the verify_pan module: it asks the user for a PAN
 // (India's Permanent Account Number) on the web or on the phone and checks
-// its form offline. It has no configs.
+// its form offline, then with a Provider, Offline by default. It has no
+// configs.
 package verifypan
 
 import (
@@ -20,14 +21,20 @@ const (
 	ClaimVerifiedAt = "pan_verified_at"
 )
 
-// Info describes the verify_pan module type.
-func Info() module.Info {
+// Info describes the verify_pan module type, whose web step checks PANs
+// offline.
+func Info() module.Info { return InfoWith(Offline{}) }
+
+// InfoWith describes the verify_pan module type whose web step verifies PANs
+// with p; a nil p means Offline.
+func InfoWith(p Provider) module.Info {
 	return module.Info{
 		Type:      Type,
 		Name:      "Verify PAN",
 		Side:      module.SideBoth,
 		Claims:    []string{ClaimNumber, ClaimVerified, ClaimVerifiedAt},
 		NewConfig: func() module.Config { return &module.NoConfig{} },
+		Web:       Step{Provider: p},
 	}
 }
 

@@ -89,9 +89,9 @@ func testCreate(t *testing.T, s tandem.WorkspaceStore) {
 	doc := sampleDoc()
 	got := apply(t, s, doc, 0)
 	want := &tandem.ApplyResult{Version: 1, Changes: []tandem.Change{
-		{"created", "workspace", "acme"},
-		{"created", "application", "portal"},
-		{"created", "workflow", "kyc"},
+		change("created", "workspace", "acme"),
+		change("created", "application", "portal"),
+		change("created", "workflow", "kyc"),
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apply result (-want +got):\n%s", diff)
@@ -148,9 +148,9 @@ func testChange(t *testing.T, s tandem.WorkspaceStore) {
 	}})
 	got := apply(t, s, doc, 1)
 	want := &tandem.ApplyResult{Version: 2, Changes: []tandem.Change{
-		{"removed", "application", "kiosk"},
-		{"changed", "application", "portal"},
-		{"created", "workflow", "age"},
+		change("removed", "application", "kiosk"),
+		change("changed", "application", "portal"),
+		change("created", "workflow", "age"),
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apply result (-want +got):\n%s", diff)
@@ -175,8 +175,8 @@ func testRemoveAll(t *testing.T, s tandem.WorkspaceStore) {
 	apply(t, s, sampleDoc(), 0)
 	got := apply(t, s, tandem.WorkspaceDoc{Name: "acme"}, 1)
 	want := &tandem.ApplyResult{Version: 2, Changes: []tandem.Change{
-		{"removed", "application", "portal"},
-		{"removed", "workflow", "kyc"},
+		change("removed", "application", "portal"),
+		change("removed", "workflow", "kyc"),
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("apply result (-want +got):\n%s", diff)
@@ -671,4 +671,8 @@ func wantCode(t *testing.T, err error, code string) {
 	if got := tandem.ErrorCode(err); got != code {
 		t.Errorf("error %v has code %q, want %q", err, got, code)
 	}
+}
+
+func change(action, kind, name string) tandem.Change {
+	return tandem.Change{Action: action, Kind: kind, Name: name}
 }

@@ -1,0 +1,535 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/store"
+)
+
+// The -update flag and syncBuffer (a bytes.Buffer safe for the server
+// goroutine and the test) are declared in browser_test.go.
+
+// env returns a getenv that reads only m.
+func env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// server is a Run of serve or demo in a goroutine.
+type server struct {
+	url    string // http://ADDR from the "listening on" line
+	stdout *syncBuffer
+	stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+	once   sync.Once
+	err    error
+}
+
+var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+
+// start runs Run(args) until the test ends and waits until the server has
+// printed everything it prints at start.
+func start(t *testing.T, args []string, getenv func(string) string) *server {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { s.done <- Run(ctx, args, s.stdout, s.stderr, getenv) }()
+	t.Cleanup(func() { s.stop(t) })
+
+	deadline := time.After(15 * time.Second)
+	for {
+		// "server started" is logged after all of stdout is written.
+		if strings.Contains(s.stderr.String(), "server started") {
+			break
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			t.Fatalf("Run returned before the server started: %v\nstdout:\n%s\nstderr:\n%s", err, s.stdout, s.stderr)
+		case <-deadline:
+			t.Fatalf("server did not start\nstdout:\n%s\nstderr:\n%s", s.stdout, s.stderr)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	m := listeningRE.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("no \"listening on http://ADDR\" line in:\n%s", s.stdout)
+	}
+	s.url = m[1]
+	return s
+}
+
+// stop cancels the server's context and returns what Run returned.
+func (s *server) stop(t *testing.T) error {
+	t.Helper()
+	s.once.Do(func() {
+		s.cancel()
+		select {
+		case s.err = <-s.done:
+		case <-time.After(20 * time.Second):
+			s.err = errors.New("Run did not return after its context was cancelled")
+		}
+	})
+	return s.err
+}
+
+var adminTokenRE = regexp.MustCompile(`Admin token \(shown only now; store it safely\): (\S+)`)
+
+// adminToken returns the admin token printed by the server, or "".
+func (s *server) adminToken() string {
+	m := adminTokenRE.FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func get(t *testing.T, url, token string) response {
+	t.Helper()
+	return request(t, http.MethodGet, url, token, "")
+}
+
+func request(t *testing.T, method, url, token, body string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, string(b)}
+}
+
+func sqliteDSN(t *testing.T) string {
+	t.Helper()
+	return "sqlite:" + filepath.Join(t.TempDir(), "t.db")
+}
+
+func TestServe(t *testing.T) {
+	dsn := sqliteDSN(t)
+	args := []string{"serve", "-addr", "127.0.0.1:0", "-db", dsn}
+	s := start(t, args, env(nil))
+	token := s.adminToken()
+	if !strings.HasPrefix(token, tandem.PrefixAdminToken) {
+		t.Fatalf("no admin token printed on first start:\n%s", s.stdout)
+	}
+
+	tests := []struct {
+		name, path, token string
+		status            int
+		contentType       string
+		body              string // exact body, when not empty
+		contains          string // substring of the body
+	}{
+		{"Readyz", "/readyz", "", http.StatusOK, "text/plain; charset=utf-8", "ready\n", ""},
+		{"Healthz", "/healthz", "", http.StatusOK, "text/plain; charset=utf-8", "ok\n", ""},
+		{"UnknownPath", "/no/such/thing", "", http.StatusNotFound, "application/problem+json", "", `"status":404`},
+		{"AdminWithPrintedToken", "/admin/v1/workspaces", token, http.StatusOK, "application/json", "[]", ""},
+		{"AdminWithoutToken", "/admin/v1/workspaces", "", http.StatusUnauthorized, "application/problem+json", "", "Missing admin token"},
+		{"AdminWithWrongToken", "/admin/v1/workspaces", token + "x", http.StatusUnauthorized, "application/problem+json", "", "not valid"},
+		{"UnknownAdminPath", "/admin/v1/nothing", token, http.StatusNotFound, "application/problem+json", "", "No such endpoint"},
+		{"OpenAPI", "/openapi.json", "", http.StatusOK, "", "", `"openapi":"3.1.0"`},
+		{"Root", "/", "", http.StatusOK, "text/plain; charset=utf-8", "", "/openapi.json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := get(t, s.url+tc.path, tc.token)
+			if r.status != tc.status {
+				t.Fatalf("status = %d, want %d; body: %s", r.status, tc.status, r.body)
+			}
+			if ct := r.header.Get("Content-Type"); tc.contentType != "" && ct != tc.contentType {
+				t.Errorf("Content-Type = %q, want %q", ct, tc.contentType)
+			}
+			if tc.body != "" && strings.TrimSpace(r.body) != strings.TrimSpace(tc.body) {
+				t.Errorf("body = %q, want %q", r.body, tc.body)
+			}
+			if !strings.Contains(r.body, tc.contains) {
+				t.Errorf("body %q does not contain %q", r.body, tc.contains)
+			}
+		})
+	}
+	t.Run("Metrics", func(t *testing.T) {
+		r := get(t, s.url+"/metrics", "")
+		if r.status != http.StatusOK {
+			t.Fatalf("status = %d", r.status)
+		}
+		for _, want := range []string{
+			"# TYPE tandem_http_requests_total counter",
+			`tandem_http_requests_total{code="200",surface="ops"}`,
+			`tandem_http_requests_total{code="401",surface="admin"} 2`,
+			`tandem_http_requests_total{code="404",surface="other"} 1`,
+			"tandem_http_request_duration_seconds_bucket",
+			"go_goroutines",
+		} {
+			if !strings.Contains(r.body, want) {
+				t.Errorf("metrics do not contain %q", want)
+			}
+		}
+	})
+
+	t.Run("GracefulStop", func(t *testing.T) {
+		if err := s.stop(t); err != nil {
+			t.Fatalf("Run returned %v, want nil", err)
+		}
+		addr := strings.TrimPrefix(s.url, "http://")
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts connections after Run returned", addr)
+		}
+		if !strings.Contains(s.stderr.String(), "stopped") {
+			t.Errorf("no \"stopped\" log line:\n%s", s.stderr)
+		}
+	})
+
+	t.Run("RestartKeepsToken", func(t *testing.T) {
+		s2 := start(t, args, env(nil))
+		if strings.Contains(s2.stdout.String(), "Admin token") {
+			t.Errorf("a new admin token was printed at restart:\n%s", s2.stdout)
+		}
+		if r := get(t, s2.url+"/admin/v1/workspaces", token); r.status != http.StatusOK {
+			t.Errorf("the first token does not work after restart: %d %s", r.status, r.body)
+		}
+		if err := s2.stop(t); err != nil {
+			t.Errorf("Run returned %v", err)
+		}
+	})
+}
+
+// TestServeFinishesRequestsInFlight: a request that is being answered when
+// the context is cancelled still gets its answer.
+func TestServeFinishesRequestsInFlight(t *testing.T) {
+	s := start(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", sqliteDSN(t)}, env(nil))
+	token := s.adminToken()
+	// A body sent slowly keeps the request in flight.
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, s.url+"/admin/v1/workspaces/slow", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	type result struct {
+		status int
+		err    error
+	}
+	res := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			res <- result{err: err}
+			return
+		}
+		resp.Body.Close()
+		res <- result{status: resp.StatusCode}
+	}()
+	if _, err := pw.Write([]byte(`{"applications": [],`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the server start reading
+	stopped := make(chan error, 1)
+	go func() { stopped <- s.stop(t) }()
+	time.Sleep(100 * time.Millisecond)
+	select {
+	case err := <-stopped:
+		t.Fatalf("Run returned (%v) while a request was in flight", err)
+	default:
+	}
+	pw.Write([]byte(` "workflows": []}`))
+	pw.Close()
+	r := <-res
+	if r.err != nil || r.status != http.StatusOK {
+		t.Errorf("in-flight request: status %d, err %v; want 200", r.status, r.err)
+	}
+	if err := <-stopped; err != nil {
+		t.Errorf("Run returned %v, want nil", err)
+	}
+}
+
+var demoAppRE = regexp.MustCompile(`(?m)^\s+(\S+)\s+\((web|mobile)\)\s+client_id=(\S+)\s+client_secret=(\S+)$`)
+
+func TestDemo(t *testing.T) {
+	dsn := sqliteDSN(t)
+	s := start(t, []string{"demo", "-addr", "127.0.0.1:0", "-db", dsn}, env(nil))
+	out := s.stdout.String()
+	token := s.adminToken()
+	if !strings.HasPrefix(token, tandem.PrefixAdminToken) {
+		t.Fatalf("no admin token printed:\n%s", out)
+	}
+	type cred struct{ app, way, clientID, secret string }
+	var creds []cred
+	for _, m := range demoAppRE.FindAllStringSubmatch(out, -1) {
+		creds = append(creds, cred{m[1], m[2], m[3], m[4]})
+	}
+	var apps []string
+	for _, c := range creds {
+		apps = append(apps, c.app+" "+c.way)
+		if len(c.clientID) != 32 || !strings.HasPrefix(c.secret, tandem.PrefixClientSecret) {
+			t.Errorf("credential %+v is malformed", c)
+		}
+	}
+	if diff := cmp.Diff([]string{"web-login web", "acme-mobile mobile"}, apps); diff != "" {
+		t.Fatalf("demo applications (-want +got):\n%s\noutput:\n%s", diff, out)
+	}
+	if !strings.Contains(out, `Demo workspace "acme" applied`) {
+		t.Errorf("no demo workspace line:\n%s", out)
+	}
+	if strings.Contains(out, "{public}") || !strings.Contains(out, s.url+"/admin/v1/workspaces/acme") {
+		t.Errorf("the public URL is not filled in:\n%s", out)
+	}
+
+	r := get(t, s.url+"/admin/v1/workspaces/acme", token)
+	if r.status != http.StatusOK || !strings.Contains(r.body, `"name":"acme-mobile"`) {
+		t.Fatalf("demo workspace: %d %s", r.status, r.body)
+	}
+	if err := s.stop(t); err != nil {
+		t.Fatalf("Run returned %v", err)
+	}
+
+	// The printed credentials are the stored ones.
+	db, err := store.Open(t.Context(), dsn, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, c := range creds {
+		ref, hashes, err := db.ApplicationByClientID(t.Context(), c.clientID, time.Now())
+		if err != nil {
+			t.Fatalf("%s: %v", c.app, err)
+		}
+		if ref.Workspace != "acme" || ref.Name != c.app || !tandem.SecretMatches(c.secret, hashes...) {
+			t.Errorf("%s: the printed client id and secret do not authenticate it (ref %+v)", c.app, ref)
+		}
+	}
+}
+
+func TestEnvFallback(t *testing.T) {
+	tokenFile := filepath.Join(t.TempDir(), "admin-token")
+	const fileToken = "token-from-a-file-0123456789"
+	if err := os.WriteFile(tokenFile, []byte(fileToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		wantHost  string
+		token     string // an admin token that must work; "" means the printed one
+		noPrinted bool   // no admin token may be printed
+	}{
+		{
+			name: "AddrFromEnv",
+			args: []string{"serve"},
+			env:  map[string]string{"TANDEM_ADDR": "127.0.0.1:0"},
+		},
+		{
+			name: "FlagWinsOverEnv",
+			args: []string{"serve", "-addr", "127.0.0.1:0"},
+			env:  map[string]string{"TANDEM_ADDR": "192.0.2.1:1"}, // not an address of this machine
+		},
+		{
+			name:      "AdminTokenFile",
+			args:      []string{"serve", "-addr", "127.0.0.1:0"},
+			env:       map[string]string{"TANDEM_ADMIN_TOKEN_FILE": tokenFile},
+			token:     fileToken,
+			noPrinted: true,
+		},
+		{
+			name:      "AdminTokenEnvWinsOverFile",
+			args:      []string{"serve", "-addr", "127.0.0.1:0"},
+			env:       map[string]string{"TANDEM_ADMIN_TOKEN": "token-from-the-environment", "TANDEM_ADMIN_TOKEN_FILE": filepath.Join(t.TempDir(), "missing")},
+			token:     "token-from-the-environment",
+			noPrinted: true,
+		},
+		{
+			name:      "AdminTokenFlagWins",
+			args:      []string{"serve", "-addr", "127.0.0.1:0", "-admin-token", "token-from-the-flag-000"},
+			env:       map[string]string{"TANDEM_ADMIN_TOKEN": "token-from-the-environment"},
+			token:     "token-from-the-flag-000",
+			noPrinted: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := map[string]string{"TANDEM_DB": sqliteDSN(t)} // also checks TANDEM_DB
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			s := start(t, tc.args, env(e))
+			host, port, err := net.SplitHostPort(strings.TrimPrefix(s.url, "http://"))
+			if err != nil || host != "127.0.0.1" || port == "0" || port == "8080" {
+				t.Errorf("listening on %s, want 127.0.0.1 and a free port", s.url)
+			}
+			printed := s.adminToken()
+			if tc.noPrinted && printed != "" {
+				t.Errorf("an admin token was printed although one is configured")
+			}
+			token := tc.token
+			if token == "" {
+				token = printed
+			}
+			if r := get(t, s.url+"/admin/v1/workspaces", token); r.status != http.StatusOK {
+				t.Errorf("admin token %q refused: %d %s", token, r.status, r.body)
+			}
+			if tc.token != "" {
+				if r := get(t, s.url+"/admin/v1/workspaces", tc.token+"-not"); r.status != http.StatusUnauthorized {
+					t.Errorf("a wrong token is accepted: %d", r.status)
+				}
+			}
+			if err := s.stop(t); err != nil {
+				t.Errorf("Run returned %v", err)
+			}
+		})
+	}
+}
+
+func TestRunRefuses(t *testing.T) {
+	short := filepath.Join(t.TempDir(), "short")
+	os.WriteFile(short, []byte("short\n"), 0o600)
+	tests := []struct {
+		name       string
+		args       []string
+		env        map[string]string
+		usage      bool   // a *usageError (exit status 2) is expected
+		msg        string // substring of the error
+		notMsg     string // must not be in the error
+		stderr     string // substring of stderr
+		dbNotExist bool
+	}{
+		{name: "NoArguments", args: nil, usage: true, stderr: "Usage:"},
+		{name: "UnknownCommand", args: []string{"frobnicate"}, usage: true, msg: `unknown command "frobnicate"`, stderr: "Usage:"},
+		{name: "Postgres", args: []string{"serve", "-addr", "127.0.0.1:0", "-db", "postgres://x"}, msg: "not supported yet"},
+		{name: "PostgresPasswordNotShown", args: []string{"serve", "-addr", "127.0.0.1:0", "-db", "postgresql://tandem:hunter2@db.example/tandem"}, msg: "not supported yet", notMsg: "hunter2"},
+		{name: "PostgresFromEnv", args: []string{"serve", "-addr", "127.0.0.1:0"}, env: map[string]string{"TANDEM_DB": "postgres://x"}, msg: "not supported yet"},
+		{name: "ApplyPostgres", args: []string{"apply", "-f", "../../examples/workspace.json", "-db", "postgres://x"}, msg: "not supported yet"},
+		{name: "UnknownDatabase", args: []string{"serve", "-addr", "127.0.0.1:0", "-db", "mysql://x"}, msg: "use sqlite:PATH"},
+		{name: "UnknownFlag", args: []string{"serve", "-bogus"}, usage: true, msg: "flag provided but not defined: -bogus", stderr: "-addr"},
+		{name: "Help", args: []string{"serve", "-h"}, usage: true, stderr: "-admin-token"},
+		{name: "ExtraArgument", args: []string{"serve", "now"}, usage: true, msg: `serve: unexpected argument "now"`},
+		{name: "ShortAdminToken", args: []string{"serve", "-addr", "127.0.0.1:0", "-admin-token", "short"}, usage: true, msg: "-admin-token must be at least 16 characters"},
+		{name: "ShortAdminTokenFile", args: []string{"serve", "-addr", "127.0.0.1:0"}, env: map[string]string{"TANDEM_ADMIN_TOKEN_FILE": short}, usage: true, msg: "at least 16 characters"},
+		{name: "MissingAdminTokenFile", args: []string{"serve", "-addr", "127.0.0.1:0"}, env: map[string]string{"TANDEM_ADMIN_TOKEN_FILE": "/nonexistent/token"}, msg: "read TANDEM_ADMIN_TOKEN_FILE"},
+		{name: "BadLogLevel", args: []string{"serve", "-log-level", "loud"}, usage: true, msg: `-log-level "loud"`},
+		{name: "BadLogFormat", args: []string{"serve", "-log-format", "xml"}, usage: true, msg: `-log-format "xml"`},
+		{name: "BadEnvValue", args: []string{"serve"}, env: map[string]string{"TANDEM_SECRET_GRACE": "soon"}, usage: true, msg: `TANDEM_SECRET_GRACE="soon"`},
+		{name: "NegativeGrace", args: []string{"serve", "-secret-grace", "-1h"}, usage: true, msg: "-secret-grace must not be negative"},
+		{name: "BadPublicURL", args: []string{"serve", "-addr", "127.0.0.1:0", "-public-url", "ftp://example.com"}, usage: true, msg: "-public-url"},
+		{name: "ApplyWithoutFile", args: []string{"apply"}, usage: true, msg: "apply: -f FILE is required"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := map[string]string{"TANDEM_DB": "sqlite:" + filepath.Join(dir, "t.db")}
+			for k, v := range tc.env {
+				e[k] = v
+			}
+			var stdout, stderr syncBuffer
+			err := Run(t.Context(), tc.args, &stdout, &stderr, env(e))
+			if err == nil {
+				t.Fatalf("Run succeeded; stdout:\n%s", &stdout)
+			}
+			var u *usageError
+			if got := errors.As(err, &u); got != tc.usage {
+				t.Errorf("usage error = %v, want %v (err: %v)", got, tc.usage, err)
+			}
+			if !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("error %q does not contain %q", err, tc.msg)
+			}
+			if tc.notMsg != "" && strings.Contains(err.Error()+stderr.String(), tc.notMsg) {
+				t.Errorf("%q is shown: %v\n%s", tc.notMsg, err, &stderr)
+			}
+			if !strings.Contains(stderr.String(), tc.stderr) {
+				t.Errorf("stderr does not contain %q:\n%s", tc.stderr, &stderr)
+			}
+			if stdout.String() != "" {
+				t.Errorf("stdout is not empty:\n%s", &stdout)
+			}
+		})
+	}
+}
+
+func TestVersionAndHelp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		prefix string
+	}{
+		{"Version", []string{"version"}, "tandem "},
+		{"VersionFlag", []string{"--version"}, "tandem "},
+		{"Help", []string{"help"}, "Tandem — cross-device identity verification server."},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			if err := Run(t.Context(), tc.args, &stdout, &stderr, env(nil)); err != nil {
+				t.Fatal(err)
+			}
+			out := stdout.String()
+			if !strings.HasPrefix(out, tc.prefix) || !strings.HasSuffix(out, "\n") {
+				t.Errorf("stdout = %q, want a line starting with %q", out, tc.prefix)
+			}
+			if tc.name == "Version" && strings.Count(out, "\n") != 1 {
+				t.Errorf("version prints %d lines", strings.Count(out, "\n"))
+			}
+			if stderr.String() != "" {
+				t.Errorf("stderr = %q", &stderr)
+			}
+		})
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got; run go test -update if the change is intended):\n%s", path, diff)
+	}
+}

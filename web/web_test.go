@@ -1,0 +1,977 @@
+package web_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/engine"
+	"github.com/tandem-id/tandem/events"
+	"github.com/tandem-id/tandem/module/all"
+	"github.com/tandem-id/tandem/rules"
+	"github.com/tandem-id/tandem/spec"
+	"github.com/tandem-id/tandem/store"
+	"github.com/tandem-id/tandem/web"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+const (
+	publicURL       = "https://verify.example"
+	redirectURL     = "https://shop.example/back?from=tandem"
+	validAadhaar    = "2341 2341 2346"
+	badCheckAadhaar = "2341 2341 2345" // wrong check digit: a counted attempt
+	shortAadhaar    = "1234"           // malformed: not counted
+	validPAN        = "abcpe1234f"
+	wantCSP         = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+// kycWorkspace has a web application whose workflow is
+// [verify_aadhaar, verify_pan].
+func kycWorkspace() tandem.WorkspaceDoc {
+	return tandem.WorkspaceDoc{
+		Name: "acme",
+		Applications: []tandem.Application{
+			{Name: "web", VerificationWay: tandem.WayWeb, Workflow: "kyc", RedirectURLs: []string{redirectURL}},
+		},
+		Workflows: []tandem.Workflow{{Name: "kyc", Modules: []tandem.ModuleInstance{
+			{Type: "verify_aadhaar", DisplayName: "Aadhaar"},
+			{Type: "verify_pan", DisplayName: "PAN"},
+		}}},
+	}
+}
+
+// clock is the engine's and the server's clock: real time plus an offset
+// the test can move.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+	frozen time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen
+	}
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset += d
+}
+
+// syncBuffer collects logs written by concurrent requests.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type fixture struct {
+	db    *store.DB
+	logs  *syncBuffer // the web server's logs, every level
+	eng   *engine.Engine
+	srv   *web.Server
+	h     http.Handler
+	app   *tandem.AppRef
+	clock *clock
+}
+
+// newFixture applies doc to a new SQLite database and serves the web
+// surface of a real engine over it. Verifications are created for the
+// application named app.
+func newFixture(t *testing.T, doc tandem.WorkspaceDoc, app string, configure ...func(*web.Server)) *fixture {
+	t.Helper()
+	ctx := t.Context()
+	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), logger)
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var st engine.Store = db
+	reg := all.Registry()
+	env, err := rules.NewEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	val := spec.Validator{Modules: reg, Rules: env}
+	if _, err := val.Apply(ctx, st, doc, tandem.AnyVersion); err != nil {
+		t.Fatalf("apply workspace: %v", err)
+	}
+	ref, err := st.GetApplication(ctx, doc.Name, app)
+	if err != nil {
+		t.Fatalf("get application: %v", err)
+	}
+	clk := &clock{}
+	hub := events.NewHub()
+	eng := &engine.Engine{Store: st, Modules: reg, Rules: env, Events: hub, Logger: logger, Now: clk.Now, PublicURL: publicURL}
+	logs := &syncBuffer{}
+	srv := &web.Server{Engine: eng, Events: hub, Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, c := range configure {
+		c(srv)
+	}
+	return &fixture{db: db, logs: logs, eng: eng, srv: srv, h: srv.Handler(), app: ref, clock: clk}
+}
+
+// create starts a verification and returns it and the token of its link.
+func (f *fixture) create(t *testing.T, req engine.CreateRequest) (*tandem.Verification, string) {
+	t.Helper()
+	if req.UserID == "" {
+		req.UserID = "user-1"
+	}
+	c, err := f.eng.Create(t.Context(), f.app, req, "198.51.100.1")
+	if err != nil {
+		t.Fatalf("create verification: %v", err)
+	}
+	token, ok := strings.CutPrefix(c.URL, publicURL+"/v/")
+	if !ok {
+		t.Fatalf("verification URL %q is not under %s/v/", c.URL, publicURL)
+	}
+	return c.Verification, token
+}
+
+// browser is one browser: its cookie and its address.
+type browser struct {
+	key  string
+	addr string
+}
+
+type response struct {
+	*http.Response
+	body string
+}
+
+// do sends a request from b through the handler and keeps the cookie the
+// server sets.
+func (f *fixture) do(t *testing.T, b *browser, method, path string, body io.Reader, header http.Header) response {
+	t.Helper()
+	req := httptest.NewRequestWithContext(t.Context(), method, path, body)
+	req.RemoteAddr = b.addr + ":50000"
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if b.key != "" {
+		req.AddCookie(&http.Cookie{Name: "tandem_b", Value: b.key})
+	}
+	rec := httptest.NewRecorder()
+	f.h.ServeHTTP(rec, req)
+	res := rec.Result()
+	for _, c := range res.Cookies() {
+		if c.Name == "tandem_b" {
+			b.key = c.Value
+		}
+	}
+	got, _ := io.ReadAll(res.Body)
+	return response{Response: res, body: string(got)}
+}
+
+func (f *fixture) get(t *testing.T, b *browser, path string) response {
+	t.Helper()
+	return f.do(t, b, http.MethodGet, path, nil, nil)
+}
+
+func (f *fixture) post(t *testing.T, b *browser, path string, form url.Values) response {
+	t.Helper()
+	return f.do(t, b, http.MethodPost, path, strings.NewReader(form.Encode()),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}})
+}
+
+func wantStatus(t *testing.T, r response, want int) {
+	t.Helper()
+	if r.StatusCode != want {
+		t.Fatalf("%s %s: status %d, want %d; body:\n%s", r.Request.Method, r.Request.URL.Path, r.StatusCode, want, r.body)
+	}
+}
+
+func wantContains(t *testing.T, body string, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(body, s) {
+			t.Errorf("page does not contain %q; page:\n%s", s, body)
+		}
+	}
+}
+
+func aadhaar(n string) url.Values { return url.Values{"aadhaar_number": {n}} }
+func pan(n string) url.Values     { return url.Values{"pan_number": {n}} }
+
+func TestFirstOpenBindsBrowser(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web", func(s *web.Server) { s.SecureCookies = true })
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	var cookie *http.Cookie
+	for _, c := range r.Cookies() {
+		if c.Name == "tandem_b" {
+			cookie = c
+		}
+	}
+	if cookie == nil {
+		t.Fatalf("no tandem_b cookie set; Set-Cookie: %q", r.Header.Values("Set-Cookie"))
+	}
+	if len(cookie.Value) != 43 || cookie.Path != "/v/" || !cookie.HttpOnly || !cookie.Secure ||
+		cookie.SameSite != http.SameSiteLaxMode || cookie.MaxAge != 86400 {
+		t.Errorf("cookie = %+v; want 43 characters, Path /v/, HttpOnly, Secure, SameSite=Lax, Max-Age 86400", cookie)
+	}
+	wantContains(t, r.body,
+		"Step 1 of 2",
+		`<h1>Aadhaar</h1>`,
+		`<label for="f-aadhaar_number">Aadhaar number</label>`,
+		`id="f-aadhaar_number" name="aadhaar_number"`,
+		`aria-describedby="f-aadhaar_number-hint"`,
+		`inputmode="numeric"`,
+		`autofocus`,
+		`<form method="post" action="/v/`+tok+`/steps/0"`,
+		`data-events="/v/`+tok+`/events"`,
+		`aria-current="step"`,
+	)
+	if strings.Contains(r.body, "aria-invalid") {
+		t.Errorf("a fresh form marks a field invalid:\n%s", r.body)
+	}
+
+	// The same browser comes back: same page, same cookie.
+	key := b.key
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, "Step 1 of 2")
+	if b.key != key {
+		t.Errorf("the cookie changed on a second visit")
+	}
+}
+
+func TestOtherBrowserRefused(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	first := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, first, "/v/"+tok), http.StatusOK)
+
+	tests := []struct {
+		name string
+		b    *browser
+	}{
+		{"no-cookie", &browser{addr: "203.0.113.6"}},
+		{"other-cookie", &browser{addr: "203.0.113.5", key: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.get(t, tt.b, "/v/"+tok)
+			wantStatus(t, r, http.StatusForbidden)
+			wantContains(t, r.body, "This link was opened in another browser", "Go back to that browser")
+			r = f.post(t, tt.b, "/v/"+tok+"/steps/0", aadhaar(validAadhaar))
+			wantStatus(t, r, http.StatusForbidden)
+			r = f.get(t, tt.b, "/v/"+tok+"/events")
+			wantStatus(t, r, http.StatusForbidden)
+		})
+	}
+	// The bound browser still sees step 1: nothing was submitted.
+	r := f.get(t, first, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, "Step 1 of 2")
+}
+
+func TestInvalidInputShowsErrorNextToField(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+
+	r := f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(badCheckAadhaar))
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	wantContains(t, r.body,
+		"<title>Error: Step 1 of 2: Aadhaar",
+		`<p class="error" id="f-aadhaar_number-error"><span class="visually-hidden">Error: </span>This Aadhaar number is not valid: its check digit does not match. Check for a typo.</p>`,
+		`value="`+badCheckAadhaar+`"`,
+		`aria-describedby="f-aadhaar_number-hint f-aadhaar_number-error"`,
+		`aria-invalid="true"`,
+		`autofocus`,
+	)
+	if strings.Contains(r.body, "attempts left") {
+		t.Errorf("4 attempts left are announced; only fewer than 3 should be")
+	}
+	checkGolden(t, "step_error.golden.html", tok, r.body)
+
+	// Malformed input is not counted, but shown the same way.
+	r = f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(shortAadhaar))
+	wantStatus(t, r, http.StatusUnprocessableEntity)
+	wantContains(t, r.body, `id="f-aadhaar_number-error"`, "Enter the 12 digits", `value="1234"`)
+}
+
+func TestAttemptsLeftAndFailure(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+
+	wantLeft := map[int]string{1: "", 2: "", 3: "2 attempts left.", 4: "1 attempt left."}
+	for i := 1; i <= 4; i++ {
+		r := f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(badCheckAadhaar))
+		wantStatus(t, r, http.StatusUnprocessableEntity)
+		if w := wantLeft[i]; w != "" {
+			wantContains(t, r.body, w)
+		} else if strings.Contains(r.body, "attempt") && strings.Contains(r.body, "left.") {
+			t.Errorf("attempt %d announces the attempts left too early", i)
+		}
+	}
+	r := f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(badCheckAadhaar))
+	wantStatus(t, r, http.StatusSeeOther)
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, `data-status="failed"`, "Verification failed", "Too many attempts")
+}
+
+func TestCompleteFlow(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+
+	r := f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(validAadhaar))
+	wantStatus(t, r, http.StatusSeeOther)
+	if got := r.Header.Get("Location"); got != "/v/"+tok {
+		t.Errorf("Location = %q, want /v/%s", got, tok)
+	}
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body,
+		"Step 2 of 2",
+		`<h1>PAN</h1>`,
+		`<li class="step step-done"><span class="step-name">Aadhaar</span> <span class="step-state">Done</span></li>`,
+		`<li class="step step-current" aria-current="step"><span class="step-name">PAN</span>`,
+		`<label for="f-pan_number">PAN</label>`,
+		`autocapitalize="characters"`,
+		`action="/v/`+tok+`/steps/1"`,
+	)
+
+	// A double submit of step 1 lands on the current page.
+	r = f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(validAadhaar))
+	wantStatus(t, r, http.StatusSeeOther)
+
+	r = f.post(t, b, "/v/"+tok+"/steps/1", pan(validPAN))
+	wantStatus(t, r, http.StatusSeeOther)
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, `data-status="completed"`, "Verification complete")
+	if strings.Contains(r.body, "data-events") || strings.Contains(r.body, "<form") {
+		t.Errorf("the end page follows events or shows a form:\n%s", r.body)
+	}
+}
+
+func TestRedirectWhenFinished(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	v, tok := f.create(t, engine.CreateRequest{RedirectURL: redirectURL})
+	b := &browser{addr: "203.0.113.5"}
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	want := strings.Replace(wantCSP, "form-action 'self'", "form-action 'self' https://shop.example", 1)
+	if got := r.Header.Get("Content-Security-Policy"); got != want {
+		t.Errorf("step page CSP = %q, want %q", got, want)
+	}
+	wantStatus(t, f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(validAadhaar)), http.StatusSeeOther)
+	wantStatus(t, f.post(t, b, "/v/"+tok+"/steps/1", pan(validPAN)), http.StatusSeeOther)
+
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusSeeOther)
+	loc, err := url.Parse(r.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := loc.Scheme + "://" + loc.Host + loc.Path; got != "https://shop.example/back" {
+		t.Errorf("redirect to %q, want https://shop.example/back", got)
+	}
+	wantQuery := url.Values{"from": {"tandem"}, "request_id": {v.ID}, "status": {"completed"}}
+	if diff := cmp.Diff(wantQuery, loc.Query()); diff != "" {
+		t.Errorf("redirect query (-want +got):\n%s", diff)
+	}
+}
+
+func TestEndPages(t *testing.T) {
+	tests := []struct {
+		name   string
+		end    func(t *testing.T, f *fixture, v *tandem.Verification)
+		status string
+		text   string
+	}{
+		{"expired", func(t *testing.T, f *fixture, v *tandem.Verification) {
+			f.clock.Add(time.Hour)
+		}, "expired", "This link has expired"},
+		{"cancelled", func(t *testing.T, f *fixture, v *tandem.Verification) {
+			if _, err := f.eng.Cancel(t.Context(), f.app.ID, v.ID, "198.51.100.1"); err != nil {
+				t.Fatal(err)
+			}
+		}, "cancelled", "This verification was cancelled"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, kycWorkspace(), "web")
+			v, tok := f.create(t, engine.CreateRequest{})
+			b := &browser{addr: "203.0.113.5"}
+			wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+			tt.end(t, f, v)
+			r := f.get(t, b, "/v/"+tok)
+			wantStatus(t, r, http.StatusOK)
+			wantContains(t, r.body, `data-status="`+tt.status+`"`, tt.text)
+			// A form posted from the old page lands on the end page.
+			wantStatus(t, f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(validAadhaar)), http.StatusSeeOther)
+		})
+	}
+}
+
+func TestWaitingStep(t *testing.T) {
+	doc := tandem.WorkspaceDoc{
+		Name: "acme",
+		Applications: []tandem.Application{
+			{Name: "web-login", VerificationWay: tandem.WayWeb, Workflow: "login"},
+			{Name: "acme-mobile", VerificationWay: tandem.WayMobile, Workflow: "phone-check", Mobile: &tandem.Mobile{Notification: tandem.NotifyQR}},
+		},
+		Workflows: []tandem.Workflow{
+			{Name: "login", Modules: []tandem.ModuleInstance{
+				{Type: "verify_aadhaar", DisplayName: "Aadhaar"},
+				{Type: "web_to_device", DisplayName: "Continue on your phone", Configs: json.RawMessage(`{"device_application": "acme-mobile"}`)},
+			}},
+			{Name: "phone-check", Modules: []tandem.ModuleInstance{{Type: "verify_pan", DisplayName: "PAN"}}},
+		},
+	}
+	f := newFixture(t, doc, "web-login")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+	wantStatus(t, f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(validAadhaar)), http.StatusSeeOther)
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, "Step 2 of 2", "<h1>Continue on your phone</h1>", `role="status"`, `<a href="/v/`+tok+`">check again</a>`, `data-events=`)
+	if strings.Contains(r.body, "<form") {
+		t.Errorf("a waiting step shows a form:\n%s", r.body)
+	}
+	// The browser cannot complete it.
+	r = f.post(t, b, "/v/"+tok+"/steps/1", url.Values{"x": {"y"}})
+	wantStatus(t, r, http.StatusBadRequest)
+}
+
+func TestSecurityHeaders(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	step := f.get(t, b, "/v/"+tok)
+	wantStatus(t, step, http.StatusOK)
+	invalid := f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(badCheckAadhaar))
+	wantStatus(t, invalid, http.StatusUnprocessableEntity)
+	notFound := f.get(t, b, "/v/nope")
+	wantStatus(t, notFound, http.StatusNotFound)
+	refused := f.get(t, &browser{addr: "203.0.113.9"}, "/v/"+tok)
+	wantStatus(t, refused, http.StatusForbidden)
+
+	scriptTag := regexp.MustCompile(`(?is)<script\b[^>]*>`)
+	for name, r := range map[string]response{"step": step, "invalid": invalid, "not-found": notFound, "refused": refused} {
+		t.Run(name, func(t *testing.T) {
+			for k, want := range map[string]string{
+				"Content-Security-Policy":    wantCSP,
+				"X-Content-Type-Options":     "nosniff",
+				"Referrer-Policy":            "no-referrer",
+				"Cache-Control":              "no-store",
+				"Cross-Origin-Opener-Policy": "same-origin",
+				"Content-Type":               "text/html; charset=utf-8",
+			} {
+				if got := r.Header.Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			for _, tag := range scriptTag.FindAllString(r.body, -1) {
+				if !strings.Contains(tag, ` src="/v/static/`) {
+					t.Errorf("inline or foreign script: %s", tag)
+				}
+			}
+			for _, bad := range []string{"<style", " style=", " onclick=", " onsubmit=", " onload=", "javascript:"} {
+				if strings.Contains(strings.ToLower(r.body), bad) {
+					t.Errorf("page contains %q", bad)
+				}
+			}
+			wantContains(t, r.body, `<html lang="en">`, `<meta name="viewport" content="width=device-width, initial-scale=1">`, "<title>")
+		})
+	}
+	if !strings.Contains(step.body, `<script type="module" src="/v/static/app.js?v=`) {
+		t.Errorf("the step page does not load app.js as a module:\n%s", step.body)
+	}
+}
+
+func TestStaticFiles(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	page := f.get(t, &browser{addr: "203.0.113.5"}, "/v/"+tok)
+	wantStatus(t, page, http.StatusOK)
+	for _, tt := range []struct{ file, ctype, contains string }{
+		{"app.js", "text/javascript; charset=utf-8", "new EventSource("},
+		{"style.css", "text/css; charset=utf-8", ":focus-visible"},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			m := regexp.MustCompile(`/v/static/` + regexp.QuoteMeta(tt.file) + `\?v=[0-9a-f]+`).FindString(page.body)
+			if m == "" {
+				t.Fatalf("the page does not link %s with a version", tt.file)
+			}
+			r := f.get(t, &browser{addr: "203.0.113.5"}, m)
+			wantStatus(t, r, http.StatusOK)
+			if got := r.Header.Get("Content-Type"); got != tt.ctype {
+				t.Errorf("Content-Type = %q, want %q", got, tt.ctype)
+			}
+			if got := r.Header.Get("Cache-Control"); got != "public, max-age=31536000, immutable" {
+				t.Errorf("Cache-Control = %q, want a long cache", got)
+			}
+			if r.Header.Get("X-Content-Type-Options") != "nosniff" {
+				t.Errorf("no nosniff")
+			}
+			wantContains(t, r.body, tt.contains)
+		})
+	}
+	wantStatus(t, f.get(t, &browser{addr: "203.0.113.5"}, "/v/static/nope.js"), http.StatusNotFound)
+}
+
+func TestCrossOriginPostRefused(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+	for _, tt := range []struct {
+		name   string
+		header http.Header
+	}{
+		{"sec-fetch-site", http.Header{"Sec-Fetch-Site": {"cross-site"}}},
+		{"origin", http.Header{"Origin": {"https://evil.example"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}
+			for k, v := range tt.header {
+				h[k] = v
+			}
+			r := f.do(t, b, http.MethodPost, "/v/"+tok+"/steps/0", strings.NewReader(aadhaar(validAadhaar).Encode()), h)
+			wantStatus(t, r, http.StatusForbidden)
+			wantContains(t, r.body, "sent from another site")
+			if r.Header.Get("Content-Security-Policy") != wantCSP {
+				t.Errorf("the refusal has no CSP")
+			}
+		})
+	}
+	// Nothing was submitted; a same-origin post goes through.
+	wantContains(t, f.get(t, b, "/v/"+tok).body, "Step 1 of 2")
+	r := f.do(t, b, http.MethodPost, "/v/"+tok+"/steps/0", strings.NewReader(aadhaar(validAadhaar).Encode()),
+		http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Sec-Fetch-Site": {"same-origin"}})
+	wantStatus(t, r, http.StatusSeeOther)
+}
+
+func TestUnknownLink(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	b := &browser{addr: "203.0.113.5"}
+	for _, path := range []string{"/v/nope", "/v/" + strings.Repeat("x", 300), "/v/nope/events", "/v/a/b/c"} {
+		r := f.get(t, b, path)
+		wantStatus(t, r, http.StatusNotFound)
+		wantContains(t, r.body, "This link is not valid")
+	}
+	r := f.post(t, b, "/v/nope/steps/0", aadhaar(validAadhaar))
+	wantStatus(t, r, http.StatusNotFound)
+}
+
+func TestInternalErrorAndLogs(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+	wantStatus(t, f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(badCheckAadhaar)), http.StatusUnprocessableEntity)
+	wantStatus(t, f.get(t, &browser{addr: "203.0.113.6"}, "/v/"+tok), http.StatusForbidden)
+
+	f.db.Close() // every store call fails from now on
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusInternalServerError)
+	wantContains(t, r.body, "Something went wrong", "Try again in a few minutes")
+	if strings.Contains(r.body, "sql") || strings.Contains(r.body, "closed") {
+		t.Errorf("the error page shows the internal cause:\n%s", r.body)
+	}
+	logs := f.logs.String()
+	if !strings.Contains(logs, "level=ERROR") || !strings.Contains(logs, `route="GET /v/{token}"`) || !strings.Contains(logs, "status=500") {
+		t.Errorf("the internal error is not logged with its route and status:\n%s", logs)
+	}
+	if strings.Contains(logs, tok) {
+		t.Errorf("the link's token is in the logs:\n%s", logs)
+	}
+}
+
+func TestHeadDoesNotBind(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	wantStatus(t, f.do(t, &browser{addr: "203.0.113.7"}, http.MethodHead, "/v/"+tok, nil, nil), http.StatusOK)
+	wantStatus(t, f.get(t, &browser{addr: "203.0.113.5"}, "/v/"+tok), http.StatusOK)
+}
+
+func TestBadForms(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+
+	form := "application/x-www-form-urlencoded"
+	many := url.Values{}
+	for i := range 21 {
+		many.Set("f"+strconv.Itoa(i), "x")
+	}
+	tests := []struct {
+		name, path, ctype, body string
+		want                    int
+	}{
+		{"too-large", "/steps/0", form, "aadhaar_number=" + strings.Repeat("1", 17<<10), http.StatusBadRequest},
+		{"too-many-fields", "/steps/0", form, many.Encode(), http.StatusBadRequest},
+		{"repeated-field", "/steps/0", form, strings.Repeat("aadhaar_number=1&", 21), http.StatusBadRequest},
+		{"long-value", "/steps/0", form, "aadhaar_number=" + strings.Repeat("1", 1025), http.StatusBadRequest},
+		{"not-utf8", "/steps/0", form, "aadhaar_number=%ff%fe", http.StatusBadRequest},
+		{"bad-encoding", "/steps/0", form, "aadhaar_number=%zz", http.StatusBadRequest},
+		{"multipart", "/steps/0", "multipart/form-data; boundary=x", "--x--", http.StatusBadRequest},
+		{"index-not-a-number", "/steps/one", form, aadhaar(validAadhaar).Encode(), http.StatusBadRequest},
+		{"index-negative", "/steps/-1", form, aadhaar(validAadhaar).Encode(), http.StatusBadRequest},
+		{"index-out-of-range", "/steps/2", form, aadhaar(validAadhaar).Encode(), http.StatusBadRequest},
+		{"index-not-current", "/steps/1", form, aadhaar(validAadhaar).Encode(), http.StatusSeeOther},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := f.do(t, b, http.MethodPost, "/v/"+tok+tt.path, strings.NewReader(tt.body), http.Header{"Content-Type": {tt.ctype}})
+			wantStatus(t, r, tt.want)
+			if tt.want == http.StatusBadRequest {
+				wantContains(t, r.body, "Something was wrong with the request")
+			}
+		})
+	}
+	// None of them moved the verification on.
+	wantContains(t, f.get(t, b, "/v/"+tok).body, "Step 1 of 2")
+}
+
+func TestRateLimit(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	f.clock.frozen = time.Now() // buckets do not refill
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "203.0.113.5"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+	for i := range 15 {
+		r := f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(shortAadhaar))
+		if r.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("post %d: status %d, want 422", i+1, r.StatusCode)
+		}
+	}
+	r := f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(shortAadhaar))
+	wantStatus(t, r, http.StatusTooManyRequests)
+	if got := r.Header.Get("Retry-After"); got != "1" {
+		t.Errorf("Retry-After = %q, want 1", got)
+	}
+	wantContains(t, r.body, "Too many requests")
+	// Another browser at another address is not limited by this one.
+	_, tok2 := f.create(t, engine.CreateRequest{})
+	wantStatus(t, f.get(t, &browser{addr: "203.0.113.6"}, "/v/"+tok2), http.StatusOK)
+	// Pages of one address are limited too (30 in a burst; 17 used).
+	for range 13 {
+		f.get(t, b, "/v/"+tok)
+	}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusTooManyRequests)
+}
+
+// sseEvent is one event or comment of a stream.
+type sseEvent struct {
+	Name, Data, Comment, Retry string
+}
+
+// readEvents parses the stream r into events until it ends or ctx is done.
+func readEvents(ctx context.Context, r io.Reader) <-chan sseEvent {
+	ch := make(chan sseEvent)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(r)
+		var ev sseEvent
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if ev != (sseEvent{}) {
+					select {
+					case ch <- ev:
+					case <-ctx.Done():
+						return
+					}
+				}
+				ev = sseEvent{}
+			case strings.HasPrefix(line, ":"):
+				ev.Comment = strings.TrimSpace(line[1:])
+			default:
+				k, v, _ := strings.Cut(line, ":")
+				v = strings.TrimPrefix(v, " ")
+				switch k {
+				case "event":
+					ev.Name = v
+				case "data":
+					ev.Data = v
+				case "retry":
+					ev.Retry = v
+				}
+			}
+		}
+	}()
+	return ch
+}
+
+type state struct {
+	Status  string `json:"status"`
+	Step    int    `json:"step"`
+	Version int64  `json:"version"`
+	Done    bool   `json:"done"`
+}
+
+// nextState waits for the next event, which must be a state.
+func nextState(t *testing.T, ctx context.Context, evs <-chan sseEvent) state {
+	t.Helper()
+	select {
+	case ev, ok := <-evs:
+		if !ok {
+			t.Fatal("the event stream ended")
+		}
+		if ev.Name != "state" {
+			t.Fatalf("event = %+v, want a state", ev)
+		}
+		var s state
+		if err := json.Unmarshal([]byte(ev.Data), &s); err != nil {
+			t.Fatalf("state data %q: %v", ev.Data, err)
+		}
+		return s
+	case <-ctx.Done():
+		t.Fatal("no event before the timeout")
+	}
+	return state{}
+}
+
+func TestEventStream(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "127.0.0.1"}
+	page := f.get(t, b, "/v/"+tok)
+	wantStatus(t, page, http.StatusOK)
+	rendered := regexp.MustCompile(`data-version="(\d+)"`).FindStringSubmatch(page.body)
+	if rendered == nil {
+		t.Fatalf("the page has no data-version:\n%s", page.body)
+	}
+
+	ts := httptest.NewServer(f.h)
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/v/"+tok+"/events", nil)
+	req.AddCookie(&http.Cookie{Name: "tandem_b", Value: b.key})
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+	for k, want := range map[string]string{"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s = %q, want %q", k, got, want)
+		}
+	}
+	evs := readEvents(ctx, resp.Body)
+
+	first := nextState(t, ctx, evs)
+	if want := (state{Status: "in_progress", Step: 0, Version: first.Version}); first != want {
+		t.Errorf("first state = %+v, want %+v", first, want)
+	}
+	if strconv.FormatInt(first.Version, 10) != rendered[1] {
+		t.Errorf("first state has version %d, the page %s", first.Version, rendered[1])
+	}
+
+	// The step is done in another request: the stream tells.
+	done := make(chan int)
+	go func() {
+		req := httptest.NewRequest(http.MethodPost, "/v/"+tok+"/steps/0", strings.NewReader(aadhaar(validAadhaar).Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.AddCookie(&http.Cookie{Name: "tandem_b", Value: b.key})
+		rec := httptest.NewRecorder()
+		f.h.ServeHTTP(rec, req)
+		done <- rec.Code
+	}()
+	second := nextState(t, ctx, evs)
+	if code := <-done; code != http.StatusSeeOther {
+		t.Fatalf("submit: status %d, want 303", code)
+	}
+	if second.Step != 1 || second.Status != "in_progress" || second.Done || second.Version <= first.Version {
+		t.Errorf("state after step 1 = %+v, want step 1 and a newer version than %d", second, first.Version)
+	}
+
+	wantStatus(t, f.post(t, b, "/v/"+tok+"/steps/1", pan(validPAN)), http.StatusSeeOther)
+	last := nextState(t, ctx, evs)
+	if last.Status != "completed" || !last.Done || last.Step != -1 {
+		t.Errorf("final state = %+v, want completed and done", last)
+	}
+	select {
+	case ev, ok := <-evs:
+		if ok {
+			t.Errorf("event after the final state: %+v", ev)
+		}
+	case <-ctx.Done():
+		t.Error("the stream stayed open after the verification ended")
+	}
+}
+
+func TestCloseStreams(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	b := &browser{addr: "127.0.0.1"}
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+	ts := httptest.NewServer(f.h)
+	defer ts.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/v/"+tok+"/events", nil)
+	req.AddCookie(&http.Cookie{Name: "tandem_b", Value: b.key})
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	evs := readEvents(ctx, resp.Body)
+	nextState(t, ctx, evs)
+
+	f.srv.CloseStreams()
+	var got []sseEvent
+	for ev := range evs {
+		got = append(got, ev)
+	}
+	if want := []sseEvent{{Retry: "3000"}}; !cmp.Equal(want, got) {
+		t.Errorf("events after CloseStreams = %+v, want %+v and the end of the stream", got, want)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("the stream did not end")
+	}
+}
+
+func TestEventStreamRefusals(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{})
+	// Not opened yet: no browser is bound, so there is nothing to follow.
+	r := f.get(t, &browser{addr: "203.0.113.5"}, "/v/"+tok+"/events")
+	wantStatus(t, r, http.StatusNotFound)
+}
+
+// pipeWriter is a streaming http.ResponseWriter for tests in a synctest
+// bubble, where the network cannot be used.
+type pipeWriter struct {
+	header http.Header
+	w      *io.PipeWriter
+	status chan int
+}
+
+func (p *pipeWriter) Header() http.Header         { return p.header }
+func (p *pipeWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p *pipeWriter) WriteHeader(code int)        { p.status <- code }
+func (p *pipeWriter) Flush()                      {}
+
+func TestEventStreamKeepAliveAndLifetime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFixture(t, kycWorkspace(), "web", func(s *web.Server) {
+			s.SSEKeepAlive = 15 * time.Second
+			s.SSEMaxLifetime = time.Minute
+		})
+		_, tok := f.create(t, engine.CreateRequest{})
+		b := &browser{addr: "203.0.113.5"}
+		wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		pr, pw := io.Pipe()
+		w := &pipeWriter{header: http.Header{}, w: pw, status: make(chan int, 1)}
+		req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/v/"+tok+"/events", nil)
+		req.RemoteAddr = b.addr + ":50000"
+		req.AddCookie(&http.Cookie{Name: "tandem_b", Value: b.key})
+		go func() {
+			f.h.ServeHTTP(w, req)
+			pw.Close()
+		}()
+		start := time.Now()
+		evs := readEvents(ctx, pr)
+		if code := <-w.status; code != http.StatusOK {
+			t.Fatalf("status %d, want 200", code)
+		}
+		if s := nextState(t, ctx, evs); s.Step != 0 {
+			t.Fatalf("first state = %+v", s)
+		}
+		var got []string
+		for ev := range evs {
+			got = append(got, fmt.Sprintf("%v %+v", time.Since(start), ev))
+		}
+		want := []string{
+			"15s {Name: Data: Comment:keep-alive Retry:}",
+			"30s {Name: Data: Comment:keep-alive Retry:}",
+			"45s {Name: Data: Comment:keep-alive Retry:}",
+			// At 60s the lifetime ends; the keep-alive of the same instant
+			// may come first.
+			"1m0s {Name: Data: Comment: Retry:3000}",
+		}
+		if len(got) == 5 && got[3] == "1m0s {Name: Data: Comment:keep-alive Retry:}" {
+			got = append(got[:3], got[4])
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("stream (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// checkGolden compares a page, with its link token and asset versions
+// replaced, with testdata/name; -update rewrites the file.
+func checkGolden(t *testing.T, name, token, body string) {
+	t.Helper()
+	body = strings.ReplaceAll(body, token, "TOKEN")
+	body = regexp.MustCompile(`\?v=[0-9a-f]+`).ReplaceAllString(body, "?v=HASH")
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run go test -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), body); diff != "" {
+		t.Errorf("page differs from %s (-want +got):\n%s", path, diff)
+	}
+}
