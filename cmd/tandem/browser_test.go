@@ -55,7 +55,7 @@ func newBrowser(t *testing.T) context.Context {
 	ctx, cancel := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
 	t.Cleanup(func() { cancelTimeout(); cancel(); cancelAlloc() })
-	if err := chromedp.Run(ctx); err != nil {
+	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return ctx
@@ -178,28 +178,30 @@ func TestBrowserCompletesWebSteps(t *testing.T) {
 	var pending map[string]string
 	srv.do(t, http.MethodGet, "/v1/verifications/"+created.RequestID+"/result", client, "", http.StatusAccepted, &pending)
 
-	var progress, errText, endText string
-	err := chromedp.Run(bctx,
-		chromedp.Navigate(created.URL),
-		chromedp.WaitVisible(`input[name="aadhaar_number"]`, chromedp.ByQuery),
-		chromedp.Text(`body`, &progress, chromedp.ByQuery),
-		// A wrong check digit: the page says so next to the field.
-		chromedp.SendKeys(`input[name="aadhaar_number"]`, "2341 2341 2345", chromedp.ByQuery),
-		chromedp.Submit(`input[name="aadhaar_number"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`[id$="-error"]`, chromedp.ByQuery),
-		chromedp.Text(`[id$="-error"]`, &errText, chromedp.ByQuery),
-		chromedp.SetValue(`input[name="aadhaar_number"]`, "", chromedp.ByQuery),
-		chromedp.SendKeys(`input[name="aadhaar_number"]`, "2341 2341 2346", chromedp.ByQuery),
-		chromedp.Submit(`input[name="aadhaar_number"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`input[name="pan_number"]`, chromedp.ByQuery),
-		chromedp.SendKeys(`input[name="pan_number"]`, "abcpe1234f", chromedp.ByQuery),
-		chromedp.Submit(`input[name="pan_number"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`[data-status="completed"]`, chromedp.ByQuery),
-		chromedp.Text(`main`, &endText, chromedp.ByQuery),
-	)
-	if err != nil {
-		t.Fatalf("browser flow: %v", err)
+	aadhaar, pan := chromedp.CSS(`input[name="aadhaar_number"]`), chromedp.CSS(`input[name="pan_number"]`)
+	step := func(name string, actions ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(bctx, actions...); err != nil {
+			t.Fatalf("browser: %s: %v", name, err)
+		}
 	}
+	text := func(sel string) string {
+		t.Helper()
+		s, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("browser: read %s: %v", sel, err)
+		}
+		return s
+	}
+	step("open the link", chromedp.Navigate(created.URL), chromedp.WaitVisible(aadhaar))
+	progress := text("body")
+	// A wrong check digit: the page says so next to the field.
+	step("submit a wrong Aadhaar", chromedp.SendKeys(aadhaar, "2341 2341 2345"), chromedp.Submit(aadhaar), chromedp.WaitVisible(chromedp.CSS(`[id$="-error"]`)))
+	errText := text(`[id$="-error"]`)
+	step("submit the right Aadhaar", chromedp.Clear(aadhaar), chromedp.SendKeys(aadhaar, "2341 2341 2346"), chromedp.Submit(aadhaar), chromedp.WaitVisible(pan))
+	step("submit the PAN", chromedp.SendKeys(pan, "abcpe1234f"), chromedp.Submit(pan), chromedp.WaitVisible(chromedp.CSS(`[data-status="completed"]`)))
+	endText := text("main")
+
 	if !strings.Contains(progress, "Step 1 of 2") || !strings.Contains(progress, "Aadhaar number") {
 		t.Errorf("first page does not show the progress and the labelled field:\n%s", progress)
 	}
