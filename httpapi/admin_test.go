@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/engine"
+	"github.com/tandem-id/tandem/events"
 	"github.com/tandem-id/tandem/examples"
 	"github.com/tandem-id/tandem/httpapi"
 	"github.com/tandem-id/tandem/module/all"
@@ -70,14 +72,17 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	c := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	validator := &spec.Validator{Modules: all.Registry(), Rules: env}
 	s := &httpapi.Server{
-		Workspaces:  db,
-		Validator:   &spec.Validator{Modules: all.Registry(), Rules: env},
-		AdminAuth:   func(tok string) bool { return tok == adminToken },
-		Logger:      logger,
-		Now:         c.Now,
-		SecretGrace: grace,
-		Version:     "test",
+		Workspaces:    db,
+		Validator:     validator,
+		Engine:        &engine.Engine{Store: db, Modules: validator.Modules, Rules: env, Events: events.NewHub(), Logger: logger, Now: c.Now, PublicURL: "https://verify.example"},
+		Verifications: db,
+		AdminAuth:     func(tok string) bool { return tok == adminToken },
+		Logger:        logger,
+		Now:           c.Now,
+		SecretGrace:   grace,
+		Version:       "test",
 	}
 	return &fixture{h: s.Handler(), db: db, clock: c}
 }

@@ -106,7 +106,7 @@ func (s *Server) registerIntegrator() {
 		OperationID: "create-verification", Method: http.MethodPost, Path: "/v1/verifications",
 		Summary:     "Start a verification",
 		Description: "Starts a run of the application's workflow for one user and returns the link to send the person to. When the application's gatepass rule is false the request is refused with 403 and only an audit entry is stored.",
-		Tags:        tags, Security: sec, DefaultStatus: http.StatusCreated, SkipValidateBody: true,
+		Tags:        tags, Security: sec, DefaultStatus: http.StatusCreated, SkipValidateBody: true, MaxBodyBytes: maxBody,
 	}, func(ctx context.Context, in *rawCreate) (*body[CreateVerificationOut], error) {
 		var req CreateVerificationIn
 		if err := decodeBody(in.RawBody, &req); err != nil {

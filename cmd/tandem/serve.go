@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -151,8 +152,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	sweepCtx, stopSweep := context.WithCancel(ctx)
+	var sweeper sync.WaitGroup
+	sweeper.Go(func() { eng.RunSweeper(sweepCtx, cfg.sweep) })
+	defer sweeper.Wait() // before the database closes
 	defer stopSweep()
-	go eng.RunSweeper(sweepCtx, cfg.sweep)
 
 	fmt.Fprintf(stdout, "tandem %s listening on http://%s (public URL %s)\n", version(), ln.Addr(), publicURL)
 	if newToken != "" {
