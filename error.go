@@ -30,6 +30,9 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// Reason is an optional machine-readable refinement of Code, e.g.
+	// "challenge_used" for a device request; clients branch on it.
+	Reason string
 }
 
 // FieldError names one field of the input (a JSON path such as
@@ -113,4 +116,19 @@ func ErrorMessageOr(err error) string {
 		return e.Message
 	}
 	return err.Error()
+}
+
+// Refusef returns an *Error with a code, a machine-readable reason and a
+// formatted message.
+func Refusef(code, reason, format string, args ...any) *Error {
+	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorReason returns the Reason of the first *Error in err's chain.
+func ErrorReason(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return ""
 }

@@ -58,10 +58,18 @@ type Step struct {
 	DisplayName string     `json:"display_name"`
 	Status      StepStatus `json:"status"`
 	// Reason says why a step was skipped or failed, in plain words.
-	Reason     string    `json:"reason,omitempty"`
-	Attempts   int       `json:"attempts,omitempty"`
-	StartedAt  time.Time `json:"started_at,omitzero"`
-	FinishedAt time.Time `json:"finished_at,omitzero"`
+	Reason   string `json:"reason,omitempty"`
+	Attempts int    `json:"attempts,omitempty"`
+	// Side is "web" for steps done in the browser and "device" for the
+	// steps of the mobile application's workflow, done on the phone after
+	// the web_to_device step at index Group hands over.
+	Side  string `json:"side"`
+	Group int    `json:"group"`
+	// State is the module's private state of the step (e.g. the number a
+	// number prompt drew); never shown to the browser or the device.
+	State      json.RawMessage `json:"-"`
+	StartedAt  time.Time       `json:"started_at,omitzero"`
+	FinishedAt time.Time       `json:"finished_at,omitzero"`
 }
 
 // WebContext is what is known of the end user's browser.
@@ -72,6 +80,20 @@ type WebContext struct {
 	// BrowserIP and BrowserUserAgent are seen when the link is opened.
 	BrowserIP        string `json:"browser_ip,omitempty"`
 	BrowserUserAgent string `json:"browser_user_agent,omitempty"`
+}
+
+// DeviceContext is what a verification knows of the device that paired.
+type DeviceContext struct {
+	CredID string `json:"cred_id,omitempty"`
+	// New is true when the device was unknown at pairing (admitted
+	// because allow_new_device was true) and is not registered yet.
+	New       bool   `json:"new,omitempty"`
+	Platform  string `json:"platform,omitempty"`
+	PushType  string `json:"push_type,omitempty"`
+	PushToken string `json:"push_token,omitempty"`
+	// Application is the mobile application whose workflow runs on it.
+	Application string    `json:"application,omitempty"`
+	PairedAt    time.Time `json:"paired_at,omitzero"`
 }
 
 // Verification is one run of an application's workflow for one user: a
@@ -91,8 +113,10 @@ type Verification struct {
 	Metadata       map[string]any
 	RedirectURL    string
 	Web            WebContext
-	Status         Status
-	Steps          []Step
+	// Device is the device that paired for the hand-over, if any.
+	Device DeviceContext
+	Status Status
+	Steps  []Step
 	// Claims holds what the steps produced so far, flat as in the result.
 	Claims map[string]string
 	// Reason says why the verification failed, in plain words.
@@ -109,6 +133,17 @@ type Verification struct {
 	// Version increases with every stored change; UpdateVerification
 	// refuses a write based on an older version.
 	Version int64
+}
+
+// CurrentDevice returns the index of the first device step that is not
+// done, or -1.
+func (v *Verification) CurrentDevice() int {
+	for i, s := range v.Steps {
+		if s.Side == "device" && !s.Status.Done() {
+			return i
+		}
+	}
+	return -1
 }
 
 // Current returns the index of the first step that is not done, or -1.

@@ -28,6 +28,7 @@ import (
 	"github.com/tandem-id/tandem"
 	"github.com/tandem-id/tandem/events"
 	"github.com/tandem-id/tandem/module"
+	"github.com/tandem-id/tandem/module/webtodevice"
 	"github.com/tandem-id/tandem/rules"
 )
 
@@ -35,6 +36,7 @@ import (
 type Store interface {
 	tandem.WorkspaceStore
 	tandem.VerificationStore
+	tandem.DeviceStore
 }
 
 // Limits of a verification request.
@@ -54,6 +56,11 @@ type Engine struct {
 	Logger    *slog.Logger
 	Now       func() time.Time
 	PublicURL string // e.g. https://verify.example.com, no trailing slash
+	// Push delivers push-mode prompts; nil delivers none (devices poll
+	// their inbox).
+	Push Pusher
+	// Inboxes wakes devices waiting on their inbox; nil when none wait.
+	Inboxes *events.Hub
 
 	progs sync.Map // rule source → *rules.Program
 }
@@ -125,7 +132,6 @@ func (e *Engine) Create(ctx context.Context, ref *tandem.AppRef, req CreateReque
 		AppID:          ref.ID,
 		Application:    app.Name,
 		Workflow:       wf.Name,
-		Modules:        slices.Clone(wf.Modules),
 		UserID:         req.UserID,
 		AllowNewDevice: req.AllowNewDevice,
 		Metadata:       req.Metadata,
@@ -140,8 +146,9 @@ func (e *Engine) Create(ctx context.Context, ref *tandem.AppRef, req CreateReque
 	if v.Metadata == nil {
 		v.Metadata = map[string]any{}
 	}
-	for i, m := range wf.Modules {
-		v.Steps = append(v.Steps, tandem.Step{Index: i, Type: m.Type, DisplayName: m.DisplayName, Status: tandem.StepPending})
+	v.Modules, v.Steps, err = e.expand(&ws.Doc, wf)
+	if err != nil {
+		return nil, err
 	}
 	v.Claims = map[string]string{"request_id": v.ID, "workflow": wf.Name, "user_id": req.UserID}
 	ev := e.audit(v.Workspace, v.ID, tandem.ActorAPI, "created", addr, now, map[string]any{"application": app.Name, "workflow": wf.Name, "user_id": req.UserID})
@@ -231,7 +238,7 @@ func (e *Engine) Cancel(ctx context.Context, appID, id, addr string) (*tandem.Ve
 		if err != nil {
 			return nil, err
 		}
-		e.Events.Publish(v.ID)
+		e.published(ctx, v, now)
 		return v, nil
 	}
 }
@@ -347,6 +354,8 @@ type View struct {
 	SubmitLabel string
 	// Waiting is set when the current step is not done in this browser.
 	Waiting string
+	// Handover is set while a web_to_device step runs.
+	Handover *HandoverView
 }
 
 // ViewOf describes the current step of v for the browser; values and errs
@@ -358,6 +367,9 @@ func (e *Engine) ViewOf(v *tandem.Verification, values map[string]string, errs [
 	}
 	m := v.Modules[i]
 	info, ok := e.Modules.Lookup(m.Type)
+	if m.Type == webtodevice.Type {
+		return View{Step: i, Handover: e.handoverView(v, i), Waiting: "Continue on your phone."}
+	}
 	if !ok || info.Web == nil {
 		return View{Step: i, Waiting: waitingText(m.Type)}
 	}
@@ -365,11 +377,7 @@ func (e *Engine) ViewOf(v *tandem.Verification, values map[string]string, errs [
 	return View{Step: i, Form: info.Web.Form(cfg, values, errs), SubmitLabel: info.Web.SubmitLabel()}
 }
 
-func waitingText(typ string) string {
-	switch typ {
-	case "web_to_device":
-		return "This step continues on your phone, which this server cannot reach yet: the device hand-over is not available in this version."
-	}
+func waitingText(string) string {
 	return "Waiting for this step to be completed elsewhere."
 }
 
@@ -445,7 +453,7 @@ func (e *Engine) Submit(ctx context.Context, token, browserKey string, index int
 	if err := e.Store.UpdateVerification(ctx, v, evs...); err != nil {
 		return nil, err
 	}
-	e.Events.Publish(v.ID)
+	e.published(ctx, v, now)
 	return v, nil
 }
 
@@ -483,6 +491,11 @@ func (e *Engine) advance(ctx context.Context, v *tandem.Verification, now time.T
 		if skip != "" {
 			step.Status, step.Reason, step.StartedAt, step.FinishedAt = tandem.StepSkipped, skip, now, now
 			evs = append(evs, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.skipped", addr, now, map[string]any{"step": i, "type": m.Type, "reason": skip}))
+			for j := range v.Steps {
+				if v.Steps[j].Side == SideDevice && v.Steps[j].Group == i {
+					v.Steps[j].Status, v.Steps[j].Reason, v.Steps[j].StartedAt, v.Steps[j].FinishedAt = tandem.StepSkipped, "The hand-over to the phone was skipped.", now, now
+				}
+			}
 			continue
 		}
 		step.Status, step.StartedAt = tandem.StepRunning, now
@@ -504,6 +517,7 @@ func (e *Engine) ruleInput(v *tandem.Verification, now time.Time) rules.Input {
 		Request: rules.RequestVars{UserID: v.UserID, AllowNewDevice: v.AllowNewDevice, Metadata: v.Metadata},
 		Claims:  maps.Clone(v.Claims),
 		Web:     rules.WebVars{IP: ip, UserAgent: ua},
+		Device:  rules.DeviceVars{Platform: v.Device.Platform, Registered: v.Device.CredID != "" && !v.Device.New},
 		Now:     now,
 	}
 }
@@ -603,9 +617,9 @@ func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			if n, err := e.Sweep(ctx); err != nil {
-				e.Logger.Error("expiry sweep failed", "err", err)
+				e.log().Error("expiry sweep failed", "err", err)
 			} else if n > 0 {
-				e.Logger.Info("expired verifications", "count", n)
+				e.log().Info("expired verifications", "count", n)
 			}
 		}
 	}
@@ -657,3 +671,10 @@ func truncate(s string, n int) string {
 
 // Unix formats t as Unix seconds, the claims' time format.
 func Unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
+
+func (e *Engine) log() *slog.Logger {
+	if e.Logger == nil {
+		return slog.Default()
+	}
+	return e.Logger
+}

@@ -39,6 +39,8 @@ type Info struct {
 	NewConfig func() Config
 	// Web is set for modules that run as a form in the browser.
 	Web WebStep
+	// Device is set for modules that run on the phone.
+	Device DeviceStep
 }
 
 // Config is a module type's typed configuration.

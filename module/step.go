@@ -2,6 +2,7 @@ package module
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/tandem-id/tandem"
@@ -10,8 +11,9 @@ import (
 // Node is one element of what a step shows: pages and the phone render
 // nodes, not per-module templates.
 type Node struct {
-	// Kind is "text" (a paragraph), "input" (a text field) or "number"
-	// (a large number to read).
+	// Kind is "text" (a paragraph), "input" (a text field), "number" (a
+	// large number to read), "choice" (pick one of Options) or "location"
+	// (share the device's location; Text says why).
 	Kind  string `json:"kind"`
 	Name  string `json:"name,omitempty"`
 	Label string `json:"label,omitempty"`
@@ -26,6 +28,8 @@ type Node struct {
 	Required     bool   `json:"required,omitempty"`
 	Value        string `json:"value,omitempty"`
 	Error        string `json:"error,omitempty"`
+	// Options of a choice node, in the order to show them.
+	Options []string `json:"options,omitempty"`
 }
 
 // StepInput is what a step sees of the verification when it runs.
@@ -51,6 +55,8 @@ type Outcome struct {
 	Reason string
 	// Values are echoed back into the form when Retry is set.
 	Values map[string]string
+	// Effects are applied with the outcome when it passes.
+	Effects Effects
 }
 
 // WebStep is a module step that the person completes in the browser by
@@ -69,3 +75,56 @@ type WebStep interface {
 // MaxAttempts is how many counted attempts a web step allows before it
 // fails.
 const MaxAttempts = 5
+
+// DeviceInput is what a device step sees when it runs.
+type DeviceInput struct {
+	VerificationID string
+	Workspace      string
+	UserID         string
+	AllowNewDevice bool
+	Config         Config
+	Claims         map[string]string
+	Device         tandem.DeviceContext
+	// DeviceActive is true when the paired device is an active registered
+	// device of this user.
+	DeviceActive bool
+	Now          time.Time
+}
+
+// DeviceStart is what a device step decides when it becomes current.
+type DeviceStart struct {
+	// State is kept with the step, private to the server, and handed back
+	// to Prompt and Answer.
+	State []byte
+	// Web is shown on the web page while the step runs (e.g. the number
+	// to pick); nil shows a plain "continue on your phone".
+	Web []Node
+	// Outcome, when set, ends the step at once without asking the device.
+	Outcome *Outcome
+}
+
+// DeviceStep is a module step answered on the phone.
+type DeviceStep interface {
+	// Start prepares the step when it becomes the current device step.
+	Start(ctx context.Context, in DeviceInput) (DeviceStart, error)
+	// Prompt returns the nodes the device shows.
+	Prompt(cfg Config, state []byte) []Node
+	// Answer checks the device's answer (a JSON object keyed by node
+	// name). Bad input is an Outcome with Retry set, never an error.
+	Answer(ctx context.Context, in DeviceInput, state []byte, answer map[string]json.RawMessage) (Outcome, error)
+}
+
+// Effects a device step's outcome asks the engine to apply with it.
+type Effects struct {
+	// Register makes the paired device an active device of the user.
+	Register *Registration
+}
+
+// Registration says how to register the paired device.
+type Registration struct {
+	// MaxDevices is the most active devices the user may have, counting
+	// this one; the step fails when registering would exceed it.
+	MaxDevices int
+	// ClearExisting revokes the user's other devices first.
+	ClearExisting bool
+}

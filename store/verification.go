@@ -19,7 +19,7 @@ var _ tandem.VerificationStore = (*DB)(nil)
 //
 // A verification is one row of verifications plus one row of
 // verification_steps per step (idx = Step.Index = position). Modules,
-// Metadata, Claims and Web are JSON text. Metadata is decoded back into
+// Metadata, Claims, Web and Device are JSON text. Metadata is decoded back into
 // map[string]any by encoding/json, so JSON numbers come back as float64,
 // objects as map[string]any and arrays as []any, exactly as the HTTP layer
 // decodes them in the first place. Module configs are re-encoded by
@@ -29,12 +29,17 @@ var _ tandem.VerificationStore = (*DB)(nil)
 // Steps, which comes back nil when there are none. Times are kept to the
 // millisecond and come back in UTC; a zero FinishedAt, Step.StartedAt or
 // Step.FinishedAt is stored as NULL and comes back zero. An empty
-// BrowserHash is stored as NULL and comes back nil.
+// BrowserHash or Step.State is stored as NULL and comes back nil; State is
+// kept as bytes, byte for byte, and is not checked to be JSON.
+// Device.PairedAt is kept to the millisecond in UTC like the other times; a
+// zero PairedAt is left out of the JSON and comes back zero. Steps stored
+// before migration 00003 come back with Side "web" and Group -1, and such
+// verifications with a zero Device.
 
 // verificationColumns are the columns read for a verification, in the order
 // of scanVerification.
 const verificationColumns = `v.id, w.name, v.app_id, v.application, v.workflow, v.modules, v.user_id,
-	v.allow_new_device, v.metadata, v.redirect_url, v.web, v.status, v.claims, v.reason,
+	v.allow_new_device, v.metadata, v.redirect_url, v.web, v.device, v.status, v.claims, v.reason,
 	v.link_hash, v.browser_hash, v.created_at, v.updated_at, v.expires_at, v.finished_at, v.version`
 
 // CreateVerification stores the new verification v, its steps and the audit
@@ -69,7 +74,7 @@ func (db *DB) CreateVerification(ctx context.Context, v *tandem.Verification, au
 	if err != nil {
 		return tandem.Errorf(tandem.EINVALID, "verification %s: metadata cannot be stored as JSON: %v", v.ID, err)
 	}
-	web, claims, err := encodeState(v)
+	st, err := encodeState(v)
 	if err != nil {
 		return fmt.Errorf("create verification %s: %w", v.ID, err)
 	}
@@ -89,12 +94,12 @@ func (db *DB) CreateVerification(ctx context.Context, v *tandem.Verification, au
 			return fmt.Errorf("find workspace: %w", err)
 		}
 		r, err := tx.ExecContext(ctx, `INSERT INTO verifications (id, workspace_id, app_id, application,
-			workflow, modules, user_id, allow_new_device, metadata, redirect_url, web, status, claims,
-			reason, link_hash, browser_hash, created_at, updated_at, expires_at, finished_at, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 1)
+			workflow, modules, user_id, allow_new_device, metadata, redirect_url, web, device, status,
+			claims, reason, link_hash, browser_hash, created_at, updated_at, expires_at, finished_at, version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1)
 			ON CONFLICT DO NOTHING`,
 			v.ID, wsID, v.AppID, v.Application, v.Workflow, modules, v.UserID,
-			v.AllowNewDevice, metadata, v.RedirectURL, web, string(v.Status), claims, v.Reason,
+			v.AllowNewDevice, metadata, v.RedirectURL, st.web, st.device, string(v.Status), st.claims, v.Reason,
 			v.LinkHash, nullBytes(v.BrowserHash), millis(created), millis(updated), millis(v.ExpiresAt),
 			nullMillis(v.FinishedAt))
 		if err := oneRow(r, err); err == errNoRow {
@@ -182,11 +187,11 @@ func (db *DB) loadVerification(ctx context.Context, where string, arg any) (*tan
 
 func scanVerification(row *sql.Row) (*tandem.Verification, error) {
 	var v tandem.Verification
-	var modules, metadata, web, claims, status string
+	var modules, metadata, web, device, claims, status string
 	var created, updated, expires int64
 	var finished sql.NullInt64
 	err := row.Scan(&v.ID, &v.Workspace, &v.AppID, &v.Application, &v.Workflow, &modules, &v.UserID,
-		&v.AllowNewDevice, &metadata, &v.RedirectURL, &web, &status, &claims, &v.Reason,
+		&v.AllowNewDevice, &metadata, &v.RedirectURL, &web, &device, &status, &claims, &v.Reason,
 		&v.LinkHash, &v.BrowserHash, &created, &updated, &expires, &finished, &v.Version)
 	if err != nil {
 		return nil, err
@@ -205,6 +210,7 @@ func scanVerification(row *sql.Row) (*tandem.Verification, error) {
 		{"modules", modules, &v.Modules},
 		{"metadata", metadata, &v.Metadata},
 		{"web", web, &v.Web},
+		{"device", device, &v.Device},
 		{"claims", claims, &v.Claims},
 	} {
 		if err := json.Unmarshal([]byte(f.text), f.dst); err != nil {
@@ -216,7 +222,8 @@ func scanVerification(row *sql.Row) (*tandem.Verification, error) {
 
 // loadSteps returns the steps of a verification ordered by index.
 func loadSteps(ctx context.Context, tx *sql.Tx, id string) ([]tandem.Step, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT idx, type, display_name, status, reason, attempts, started_at, finished_at
+	rows, err := tx.QueryContext(ctx, `SELECT idx, type, display_name, status, reason, attempts, side, grp, state,
+		started_at, finished_at
 		FROM verification_steps WHERE verification_id = $1 ORDER BY idx`, id)
 	if err != nil {
 		return nil, fmt.Errorf("load steps: %w", err)
@@ -227,10 +234,15 @@ func loadSteps(ctx context.Context, tx *sql.Tx, id string) ([]tandem.Step, error
 		var s tandem.Step
 		var status string
 		var started, finished sql.NullInt64
-		if err := rows.Scan(&s.Index, &s.Type, &s.DisplayName, &status, &s.Reason, &s.Attempts, &started, &finished); err != nil {
+		var state []byte
+		if err := rows.Scan(&s.Index, &s.Type, &s.DisplayName, &status, &s.Reason, &s.Attempts,
+			&s.Side, &s.Group, &state, &started, &finished); err != nil {
 			return nil, fmt.Errorf("load steps: %w", err)
 		}
 		s.Status = tandem.StepStatus(status)
+		if len(state) > 0 {
+			s.State = json.RawMessage(state)
+		}
 		s.StartedAt, s.FinishedAt = fromNullMillis(started), fromNullMillis(finished)
 		steps = append(steps, s)
 	}
@@ -245,59 +257,31 @@ func loadSteps(ctx context.Context, tx *sql.Tx, id string) ([]tandem.Step, error
 // then increments v.Version. A zero UpdatedAt is set to the store's clock;
 // audit events are completed as by CreateVerification.
 //
-// Only what may change during a run is written: Web, Status, Claims, Reason,
-// BrowserHash, UpdatedAt, ExpiresAt, FinishedAt and the steps (a step list
-// that grew or shrank is stored as it is). What was fixed at creation —
-// Workspace, AppID, Application, Workflow, Modules, UserID, AllowNewDevice,
-// Metadata, RedirectURL, LinkHash and CreatedAt — is ignored.
+// Only what may change during a run is written: Web, Device, Status,
+// Claims, Reason, BrowserHash, UpdatedAt, ExpiresAt, FinishedAt and the
+// steps (a step list that grew or shrank is stored as it is; of a step, its
+// Status, Reason, Attempts, Side, Group, State and times). What was fixed at
+// creation — Workspace, AppID, Application, Workflow, Modules, UserID,
+// AllowNewDevice, Metadata, RedirectURL, LinkHash, CreatedAt and the Type
+// and DisplayName of existing steps — is ignored.
 //
 // Errors: EINVALID as for CreateVerification; ECONFLICT ("verification ID
 // was changed by another request") when the stored version differs;
 // ENOTFOUND when there is no such verification. On error nothing is written
 // and v is unchanged.
 func (db *DB) UpdateVerification(ctx context.Context, v *tandem.Verification, audit ...tandem.AuditEvent) error {
-	if err := checkVerification(v); err != nil {
-		return err
-	}
 	now := db.Now()
-	updated := v.UpdatedAt
-	if updated.IsZero() {
-		updated = now
-	}
-	web, claims, err := encodeState(v)
+	u, err := prepareUpdate(v, now)
 	if err != nil {
-		return fmt.Errorf("update verification %s: %w", v.ID, err)
+		return err
 	}
 	events, err := prepareAudit(audit, v, now)
 	if err != nil {
 		return err
 	}
-
 	err = db.write(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `UPDATE verifications SET web = $3, status = $4, claims = $5,
-			reason = $6, browser_hash = $7, updated_at = $8, expires_at = $9, finished_at = $10,
-			version = version + 1
-			WHERE id = $1 AND version = $2`,
-			v.ID, v.Version, web, string(v.Status), claims, v.Reason, nullBytes(v.BrowserHash),
-			millis(updated), millis(v.ExpiresAt), nullMillis(v.FinishedAt))
-		if err := oneRow(r, err); err == errNoRow {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM verifications WHERE id = $1`, v.ID).Scan(&n); err != nil {
-				return err
-			}
-			if n == 0 {
-				return tandem.Errorf(tandem.ENOTFOUND, "verification %s not found", v.ID)
-			}
-			return tandem.Errorf(tandem.ECONFLICT, "verification %s was changed by another request", v.ID)
-		} else if err != nil {
-			return fmt.Errorf("update verification: %w", err)
-		}
-		if err := insertSteps(ctx, tx, v.ID, v.Steps, true); err != nil {
+		if err := u.write(ctx, tx); err != nil {
 			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM verification_steps WHERE verification_id = $1 AND idx >= $2`,
-			v.ID, len(v.Steps)); err != nil {
-			return fmt.Errorf("delete steps: %w", err)
 		}
 		return insertAudit(ctx, tx, events)
 	})
@@ -307,9 +291,71 @@ func (db *DB) UpdateVerification(ctx context.Context, v *tandem.Verification, au
 		}
 		return fmt.Errorf("update verification %s: %w", v.ID, err)
 	}
-	v.UpdatedAt = updated
-	v.Version++
+	u.done()
 	return nil
+}
+
+// verificationUpdate is a versioned update of a verification, checked and
+// encoded before its write transaction begins.
+type verificationUpdate struct {
+	v       *tandem.Verification
+	updated time.Time
+	state   encodedState
+}
+
+// prepareUpdate checks and encodes the update of v; a zero UpdatedAt
+// becomes now.
+func prepareUpdate(v *tandem.Verification, now time.Time) (*verificationUpdate, error) {
+	if err := checkVerification(v); err != nil {
+		return nil, err
+	}
+	u := &verificationUpdate{v: v, updated: v.UpdatedAt}
+	if u.updated.IsZero() {
+		u.updated = now
+	}
+	var err error
+	if u.state, err = encodeState(v); err != nil {
+		return nil, fmt.Errorf("update verification %s: %w", v.ID, err)
+	}
+	return u, nil
+}
+
+// write stores the update in tx if the stored version is still v.Version:
+// ECONFLICT when it is not, ENOTFOUND when there is no such verification.
+func (u *verificationUpdate) write(ctx context.Context, tx *sql.Tx) error {
+	v := u.v
+	r, err := tx.ExecContext(ctx, `UPDATE verifications SET web = $3, device = $4, status = $5, claims = $6,
+		reason = $7, browser_hash = $8, updated_at = $9, expires_at = $10, finished_at = $11,
+		version = version + 1
+		WHERE id = $1 AND version = $2`,
+		v.ID, v.Version, u.state.web, u.state.device, string(v.Status), u.state.claims, v.Reason,
+		nullBytes(v.BrowserHash), millis(u.updated), millis(v.ExpiresAt), nullMillis(v.FinishedAt))
+	if err := oneRow(r, err); err == errNoRow {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM verifications WHERE id = $1`, v.ID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return tandem.Errorf(tandem.ENOTFOUND, "verification %s not found", v.ID)
+		}
+		return tandem.Errorf(tandem.ECONFLICT, "verification %s was changed by another request", v.ID)
+	} else if err != nil {
+		return fmt.Errorf("update verification: %w", err)
+	}
+	if err := insertSteps(ctx, tx, v.ID, v.Steps, true); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM verification_steps WHERE verification_id = $1 AND idx >= $2`,
+		v.ID, len(v.Steps)); err != nil {
+		return fmt.Errorf("delete steps: %w", err)
+	}
+	return nil
+}
+
+// done records in v that the update was committed.
+func (u *verificationUpdate) done() {
+	u.v.UpdatedAt = u.updated
+	u.v.Version++
 }
 
 // checkVerification checks what both writes need of v.
@@ -328,15 +374,31 @@ func checkVerification(v *tandem.Verification) error {
 	return nil
 }
 
-// encodeState returns the JSON text of v's web context and claims.
-func encodeState(v *tandem.Verification) (web, claims string, err error) {
-	if web, err = marshalJSON(v.Web); err != nil {
-		return "", "", fmt.Errorf("encode web context: %w", err)
+// encodedState is the JSON text of what a run changes of a verification
+// besides its columns.
+type encodedState struct {
+	web, device, claims string
+}
+
+// encodeState returns the JSON text of v's web context, device context and
+// claims. Device.PairedAt is kept to the millisecond, in UTC.
+func encodeState(v *tandem.Verification) (encodedState, error) {
+	var st encodedState
+	var err error
+	if st.web, err = marshalJSON(v.Web); err != nil {
+		return st, fmt.Errorf("encode web context: %w", err)
 	}
-	if claims, err = marshalJSON(v.Claims); err != nil {
-		return "", "", fmt.Errorf("encode claims: %w", err)
+	device := v.Device
+	if !device.PairedAt.IsZero() {
+		device.PairedAt = fromMillis(millis(device.PairedAt))
 	}
-	return web, claims, nil
+	if st.device, err = marshalJSON(device); err != nil {
+		return st, fmt.Errorf("encode device context: %w", err)
+	}
+	if st.claims, err = marshalJSON(v.Claims); err != nil {
+		return st, fmt.Errorf("encode claims: %w", err)
+	}
+	return st, nil
 }
 
 // marshalJSON is json.Marshal without HTML escaping, so that JSON text that
@@ -352,28 +414,33 @@ func marshalJSON(v any) (string, error) {
 }
 
 // stepColumns is the number of columns insertSteps writes per step.
-const stepColumns = 9
+const stepColumns = 12
 
 // insertSteps writes steps with one statement. With upsert, existing steps
-// get their status, reason, attempts and times, and only those that differ
-// are rewritten.
+// get their status, reason, attempts, side, group, state and times, and only
+// those that differ are rewritten.
 func insertSteps(ctx context.Context, tx *sql.Tx, id string, steps []tandem.Step, upsert bool) error {
 	if len(steps) == 0 {
 		return nil
 	}
 	var q strings.Builder
 	q.WriteString(`INSERT INTO verification_steps (verification_id, idx, type, display_name, status, reason,
-		attempts, started_at, finished_at) VALUES `)
+		attempts, side, grp, state, started_at, finished_at) VALUES `)
 	writeValues(&q, len(steps), stepColumns)
 	if upsert {
-		// Portable "IS DISTINCT FROM" for the nullable times: the first
+		// Portable "IS DISTINCT FROM" for the nullable columns: the first
 		// term catches NULL against a value, the second two values.
 		q.WriteString(` ON CONFLICT (verification_id, idx) DO UPDATE SET status = excluded.status,
 			reason = excluded.reason, attempts = excluded.attempts,
+			side = excluded.side, grp = excluded.grp, state = excluded.state,
 			started_at = excluded.started_at, finished_at = excluded.finished_at
 			WHERE verification_steps.status <> excluded.status
 			OR verification_steps.reason <> excluded.reason
 			OR verification_steps.attempts <> excluded.attempts
+			OR verification_steps.side <> excluded.side
+			OR verification_steps.grp <> excluded.grp
+			OR (verification_steps.state IS NULL) <> (excluded.state IS NULL)
+			OR verification_steps.state <> excluded.state
 			OR (verification_steps.started_at IS NULL) <> (excluded.started_at IS NULL)
 			OR verification_steps.started_at <> excluded.started_at
 			OR (verification_steps.finished_at IS NULL) <> (excluded.finished_at IS NULL)
@@ -382,7 +449,7 @@ func insertSteps(ctx context.Context, tx *sql.Tx, id string, steps []tandem.Step
 	args := make([]any, 0, len(steps)*stepColumns)
 	for _, s := range steps {
 		args = append(args, id, s.Index, s.Type, s.DisplayName, string(s.Status), s.Reason, s.Attempts,
-			nullMillis(s.StartedAt), nullMillis(s.FinishedAt))
+			s.Side, s.Group, nullBytes(s.State), nullMillis(s.StartedAt), nullMillis(s.FinishedAt))
 	}
 	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 		return fmt.Errorf("write steps: %w", err)

@@ -20,6 +20,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/tandem-id/tandem/ratelimit"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -96,8 +97,8 @@ type Server struct {
 	handler   http.Handler
 	pages     map[string]*template.Template
 	assets    map[string]asset
-	byAddr    *limiters
-	byBrowser *limiters
+	byAddr    *ratelimit.Keyed
+	byBrowser *ratelimit.Keyed
 	streams   *streamCounter
 }
 
@@ -138,8 +139,8 @@ func (s *Server) init() {
 		s.Now = time.Now
 	}
 	s.closing = make(chan struct{})
-	s.byAddr = newLimiters(addrRate, addrBurst)
-	s.byBrowser = newLimiters(browserRate, browserBurst)
+	s.byAddr = ratelimit.New(addrRate, addrBurst)
+	s.byBrowser = ratelimit.New(browserRate, browserBurst)
 	s.streams = &streamCounter{max: maxStreamsPerAddr, n: map[string]int{}}
 	s.assets = loadAssets()
 	s.pages = s.parsePages()

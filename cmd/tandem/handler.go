@@ -15,6 +15,7 @@ import (
 type rootDeps struct {
 	api     http.Handler
 	web     http.Handler
+	device  http.Handler
 	ready   func(context.Context) error
 	metrics http.Handler
 	reg     *prometheus.Registry
@@ -28,6 +29,8 @@ func newRootHandler(d rootDeps) http.Handler {
 	mux.Handle("/admin/", d.api)
 	mux.Handle("/v1/", d.api)
 	mux.Handle("/v/", d.web)
+	mux.Handle("/device/", d.device)
+	mux.Handle("/d/", d.device)
 	mux.Handle("GET /openapi.json", d.api)
 	mux.Handle("GET /openapi.yaml", d.api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -19,11 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/deviceapi"
 	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/events"
 	"github.com/tandem-id/tandem/examples"
 	"github.com/tandem-id/tandem/httpapi"
 	"github.com/tandem-id/tandem/module/all"
+	"github.com/tandem-id/tandem/push"
 	"github.com/tandem-id/tandem/rules"
 	"github.com/tandem-id/tandem/spec"
 	"github.com/tandem-id/tandem/strictjson"
@@ -118,6 +120,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	eng := &engine.Engine{
 		Store: db, Modules: validator.Modules, Rules: env, Events: hub,
 		Logger: logger, Now: now, PublicURL: publicURL,
+		Push: push.Log{Logger: logger}, Inboxes: events.NewHub(),
 	}
 
 	var demoLines []string
@@ -139,7 +142,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		Engine: eng, Events: hub, Logger: logger, Now: now,
 		SecureCookies: strings.HasPrefix(publicURL, "https://"),
 	}
-	handler := newRootHandler(rootDeps{api: api.Handler(), web: webSrv.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
+	devSrv := &deviceapi.Server{Engine: eng, Logger: logger, Now: now}
+	handler := newRootHandler(rootDeps{api: api.Handler(), web: webSrv.Handler(), device: devSrv.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
 
 	srv := &http.Server{
 		Handler:           handler,

@@ -38,7 +38,7 @@ func TestDefaults(t *testing.T) {
 			want:     &webtodevice.Config{PairingTTLS: 120, TimeoutS: 300},
 			wantErrs: []tandem.FieldError{{Path: "device_application", Message: "device_application is required: name the mobile application whose workflow runs on the phone"}},
 		},
-		{typ: "device_register", want: &deviceregister.Config{MultiDevice: true, MaxDevices: 5}},
+		{typ: "device_register", want: &deviceregister.Config{MultiDevice: false, MaxDevices: 1}},
 		{typ: "device_verify", want: &module.NoConfig{}},
 		{typ: "number_prompt", want: &numberprompt.Config{Options: 3, Mode: "choose", TTLS: 60, MuteAfterDenyS: 900, MaxFailuresPerHour: 10, LockoutS: 900}},
 		{
@@ -100,9 +100,29 @@ func TestInfos(t *testing.T) {
 			default:
 				t.Errorf("Info %q has side %q", typ, in.Side)
 			}
+			// A step may only be set for a side the module runs on.
+			if in.Web != nil && in.Side == module.SideDevice {
+				t.Errorf("Info %q has a web step but runs only on the device", typ)
+			}
+			if in.Device != nil && in.Side == module.SideWeb {
+				t.Errorf("Info %q has a device step but runs only on the web", typ)
+			}
 			// Pointers to zero-size values such as NoConfig may be equal.
 			if a, b := in.NewConfig(), in.NewConfig(); a == b && !isNoConfig(a) {
 				t.Errorf("NewConfig of %q returned the same pointer twice", typ)
+			}
+		})
+	}
+}
+
+// TestDeviceSteps checks that the module types whose device step is
+// implemented have it registered. Other types may gain one too.
+func TestDeviceSteps(t *testing.T) {
+	reg := all.Registry()
+	for _, typ := range []string{"device_register", "device_verify", "verify_pan"} {
+		t.Run(typ, func(t *testing.T) {
+			if in, ok := reg.Lookup(typ); !ok || in.Device == nil {
+				t.Errorf("Lookup(%q).Device = nil, want a device step", typ)
 			}
 		})
 	}

@@ -1,7 +1,9 @@
 package verifypan
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -48,9 +50,13 @@ func (Offline) Verify(context.Context, string) (ProviderResult, error) {
 	return ProviderResult{Verified: true}, nil
 }
 
-var _ module.WebStep = Step{}
+var (
+	_ module.WebStep    = Step{}
+	_ module.DeviceStep = Step{}
+)
 
-// Step is the web step of verify_pan. A nil Provider means Offline.
+// Step is the web step and the device step of verify_pan. A nil Provider
+// means Offline.
 type Step struct {
 	Provider Provider
 }
@@ -112,6 +118,66 @@ func (s Step) Submit(ctx context.Context, in module.StepInput, form map[string]s
 		}
 	}
 	return out, nil
+}
+
+// Start needs no state and shows nothing special on the web page.
+func (Step) Start(context.Context, module.DeviceInput) (module.DeviceStart, error) {
+	return module.DeviceStart{}, nil
+}
+
+// Prompt returns the nodes of the web form, without a value or an error.
+func (s Step) Prompt(cfg module.Config, _ []byte) []module.Node {
+	return s.Form(cfg, nil, nil)
+}
+
+// Answer checks the device's answer {"pan_number": "<PAN>"} as Submit
+// checks a form. A missing or non-string pan_number is a retry that is not
+// counted.
+func (s Step) Answer(ctx context.Context, in module.DeviceInput, _ []byte, answer map[string]json.RawMessage) (module.Outcome, error) {
+	raw, ok := answer[FieldNumber]
+	if !ok {
+		return notCounted(FieldNumber + " is missing: answer with the PAN as a string."), nil
+	}
+	if kind := jsonKind(raw); kind != "a string" {
+		return notCounted(fmt.Sprintf("%s must be a string, not %s.", FieldNumber, kind)), nil
+	}
+	var number string
+	if err := json.Unmarshal(raw, &number); err != nil {
+		return notCounted(FieldNumber + " is not a valid JSON string."), nil
+	}
+	return s.Submit(ctx, module.StepInput{
+		VerificationID: in.VerificationID,
+		UserID:         in.UserID,
+		Config:         in.Config,
+		Claims:         in.Claims,
+		Now:            in.Now,
+	}, map[string]string{FieldNumber: number})
+}
+
+// notCounted is a retry about the PAN field that is not counted.
+func notCounted(msg string) module.Outcome {
+	return module.Outcome{Retry: []tandem.FieldError{{Path: FieldNumber, Message: msg}}}
+}
+
+// jsonKind names the kind of the JSON value raw as the error messages do.
+func jsonKind(raw json.RawMessage) string {
+	b := bytes.TrimSpace(raw)
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }
 
 func (s Step) provider() Provider {

@@ -21,12 +21,12 @@ const (
 	ClaimVerifiedAt = "pan_verified_at"
 )
 
-// Info describes the verify_pan module type, whose web step checks PANs
-// offline.
+// Info describes the verify_pan module type, whose web and device steps
+// check PANs offline.
 func Info() module.Info { return InfoWith(Offline{}) }
 
-// InfoWith describes the verify_pan module type whose web step verifies PANs
-// with p; a nil p means Offline.
+// InfoWith describes the verify_pan module type whose web and device steps
+// verify PANs with p; a nil p means Offline.
 func InfoWith(p Provider) module.Info {
 	return module.Info{
 		Type:      Type,
@@ -35,6 +35,7 @@ func InfoWith(p Provider) module.Info {
 		Claims:    []string{ClaimNumber, ClaimVerified, ClaimVerifiedAt},
 		NewConfig: func() module.Config { return &module.NoConfig{} },
 		Web:       Step{Provider: p},
+		Device:    Step{Provider: p},
 	}
 }
 

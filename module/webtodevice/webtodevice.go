@@ -66,6 +66,10 @@ type Config struct {
 	// TimeoutS is how long the web page waits for the phone's workflow, in
 	// seconds. 30 to 3600, default 300.
 	TimeoutS int `json:"timeout_s"`
+	// Notification is how the phone is reached: "qr" (the page shows a QR
+	// code to scan) or "push" (a push notification to the user's registered
+	// device). Default "": the mobile application's mobile.notification.
+	Notification string `json:"notification"`
 }
 
 // NewConfig returns a config holding the defaults.
@@ -78,6 +82,19 @@ func (c *Config) PairingTTL() time.Duration { return time.Duration(c.PairingTTLS
 
 // Timeout returns TimeoutS as a duration.
 func (c *Config) Timeout() time.Duration { return time.Duration(c.TimeoutS) * time.Second }
+
+// Notify returns how the phone is reached: Notification when it is set,
+// otherwise appNotification (the mobile application's mobile.notification),
+// otherwise "qr".
+func (c *Config) Notify(appNotification string) string {
+	switch {
+	case c.Notification != "":
+		return c.Notification
+	case appNotification != "":
+		return appNotification
+	}
+	return tandem.NotifyQR
+}
 
 // Validate reports every problem with the config; paths are field names.
 func (c *Config) Validate() []tandem.FieldError {
@@ -94,6 +111,13 @@ func (c *Config) Validate() []tandem.FieldError {
 		errs = append(errs, tandem.FieldError{Path: "timeout_s", Message: fmt.Sprintf(
 			"timeout_s must be from %d to %d, not %d: set how many seconds the web page waits for the phone (default %d)",
 			MinTimeoutS, MaxTimeoutS, c.TimeoutS, DefaultTimeoutS)})
+	}
+	switch c.Notification {
+	case "", tandem.NotifyQR, tandem.NotifyPush:
+	default:
+		errs = append(errs, tandem.FieldError{Path: "notification", Message: fmt.Sprintf(
+			"notification must be %q or %q, not %q: choose how the phone is reached, or leave it out to use the mobile application's mobile.notification",
+			tandem.NotifyQR, tandem.NotifyPush, c.Notification)})
 	}
 	return errs
 }

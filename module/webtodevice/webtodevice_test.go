@@ -16,6 +16,7 @@ const (
 	msgRequired = "device_application is required: name the mobile application whose workflow runs on the phone"
 	msgTTL      = "pairing_ttl_s must be from 30 to 600, not %d: set how many seconds a pairing QR code stays valid (default 120)"
 	msgTimeout  = "timeout_s must be from 30 to 3600, not %d: set how many seconds the web page waits for the phone (default 300)"
+	msgNotify   = `notification must be "qr" or "push", not %q: choose how the phone is reached, or leave it out to use the mobile application's mobile.notification`
 )
 
 func TestDecodeConfig(t *testing.T) {
@@ -41,8 +42,56 @@ func TestDecodeConfig(t *testing.T) {
 		},
 		{
 			name: "all_fields",
-			raw:  `{"device_application":"phone","number_prompt":true,"pairing_ttl_s":30,"timeout_s":3600}`,
-			want: def(func(c *webtodevice.Config) { c.NumberPrompt = true; c.PairingTTLS = 30; c.TimeoutS = 3600 }),
+			raw:  `{"device_application":"phone","number_prompt":true,"pairing_ttl_s":30,"timeout_s":3600,"notification":"push"}`,
+			want: def(func(c *webtodevice.Config) {
+				c.NumberPrompt = true
+				c.PairingTTLS = 30
+				c.TimeoutS = 3600
+				c.Notification = "push"
+			}),
+		},
+		{
+			name: "notification_qr",
+			raw:  `{"device_application":"phone","notification":"qr"}`,
+			want: def(func(c *webtodevice.Config) { c.Notification = "qr" }),
+		},
+		{
+			name: "notification_push",
+			raw:  `{"device_application":"phone","notification":"push"}`,
+			want: def(func(c *webtodevice.Config) { c.Notification = "push" }),
+		},
+		{
+			name: "notification_empty_uses_application",
+			raw:  `{"device_application":"phone","notification":""}`,
+			want: def(nil),
+		},
+		{
+			name:     "notification_unknown",
+			raw:      `{"device_application":"phone","notification":"sms"}`,
+			want:     def(func(c *webtodevice.Config) { c.Notification = "sms" }),
+			wantErrs: []tandem.FieldError{{Path: "notification", Message: fmt.Sprintf(msgNotify, "sms")}},
+		},
+		{
+			name:     "notification_upper_case",
+			raw:      `{"device_application":"phone","notification":"QR"}`,
+			want:     def(func(c *webtodevice.Config) { c.Notification = "QR" }),
+			wantErrs: []tandem.FieldError{{Path: "notification", Message: fmt.Sprintf(msgNotify, "QR")}},
+		},
+		{
+			name:     "notification_padded",
+			raw:      `{"device_application":"phone","notification":" push"}`,
+			want:     def(func(c *webtodevice.Config) { c.Notification = " push" }),
+			wantErrs: []tandem.FieldError{{Path: "notification", Message: fmt.Sprintf(msgNotify, " push")}},
+		},
+		{
+			name:     "notification_not_string",
+			raw:      `{"device_application":"phone","notification":true}`,
+			wantErrs: []tandem.FieldError{{Path: "notification", Message: "must be a string, not a boolean"}},
+		},
+		{
+			name: "notification_null_uses_application",
+			raw:  `{"device_application":"phone","notification":null}`,
+			want: def(nil),
 		},
 		{
 			name: "upper_bounds",
@@ -69,12 +118,13 @@ func TestDecodeConfig(t *testing.T) {
 		},
 		{
 			name: "every_field_wrong",
-			raw:  `{"pairing_ttl_s":29,"timeout_s":3601}`,
-			want: &webtodevice.Config{PairingTTLS: 29, TimeoutS: 3601},
+			raw:  `{"pairing_ttl_s":29,"timeout_s":3601,"notification":"email"}`,
+			want: &webtodevice.Config{PairingTTLS: 29, TimeoutS: 3601, Notification: "email"},
 			wantErrs: []tandem.FieldError{
 				{Path: "device_application", Message: msgRequired},
 				{Path: "pairing_ttl_s", Message: fmt.Sprintf(msgTTL, 29)},
 				{Path: "timeout_s", Message: fmt.Sprintf(msgTimeout, 3601)},
+				{Path: "notification", Message: fmt.Sprintf(msgNotify, "email")},
 			},
 		},
 		{
@@ -151,6 +201,31 @@ func TestDurations(t *testing.T) {
 	want := []time.Duration{2 * time.Minute, 5 * time.Minute}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("durations (-want +got):\n%s", diff)
+	}
+}
+
+func TestNotify(t *testing.T) {
+	tests := []struct {
+		name         string
+		notification string
+		app          string
+		want         string
+	}{
+		{"config_qr_overrides_push", "qr", "push", "qr"},
+		{"config_push_overrides_qr", "push", "qr", "push"},
+		{"config_push_app_unset", "push", "", "push"},
+		{"unset_uses_app_push", "", "push", "push"},
+		{"unset_uses_app_qr", "", "qr", "qr"},
+		{"both_unset_is_qr", "", "", "qr"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := webtodevice.NewConfig()
+			c.Notification = tt.notification
+			if got := c.Notify(tt.app); got != tt.want {
+				t.Errorf("Config{Notification: %q}.Notify(%q) = %q, want %q", tt.notification, tt.app, got, tt.want)
+			}
+		})
 	}
 }
 

@@ -57,6 +57,7 @@ func RunVerifications(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Update/StepList", func(t *testing.T) { testUpdateStepList(t, open(t)) })
 	t.Run("Update/StepFields", func(t *testing.T) { testUpdateStepFields(t, open(t)) })
 	t.Run("Update/FixedFields", func(t *testing.T) { testUpdateFixedFields(t, open(t)) })
+	t.Run("StepSideGroupState", func(t *testing.T) { testStepSideGroupState(t, open(t)) })
 	t.Run("ExpiredVerifications", func(t *testing.T) { testExpired(t, open(t)) })
 	t.Run("Audit/RoundTrip", func(t *testing.T) { testAuditRoundTrip(t, open(t)) })
 	t.Run("Audit/Refusals", func(t *testing.T) { testAuditRefusals(t, open(t)) })
@@ -137,6 +138,7 @@ func stored(v *tandem.Verification) *tandem.Verification {
 		return t.Truncate(time.Millisecond).UTC()
 	}
 	c.CreatedAt, c.UpdatedAt, c.ExpiresAt, c.FinishedAt = ms(v.CreatedAt), ms(v.UpdatedAt), ms(v.ExpiresAt), ms(v.FinishedAt)
+	c.Device.PairedAt = ms(v.Device.PairedAt)
 	c.Steps = nil
 	for _, s := range v.Steps {
 		s.StartedAt, s.FinishedAt = ms(s.StartedAt), ms(s.FinishedAt)
@@ -148,7 +150,8 @@ func stored(v *tandem.Verification) *tandem.Verification {
 // wantUTC reports the times of v that are not in UTC.
 func wantUTC(t *testing.T, v *tandem.Verification) {
 	t.Helper()
-	times := map[string]time.Time{"CreatedAt": v.CreatedAt, "UpdatedAt": v.UpdatedAt, "ExpiresAt": v.ExpiresAt, "FinishedAt": v.FinishedAt}
+	times := map[string]time.Time{"CreatedAt": v.CreatedAt, "UpdatedAt": v.UpdatedAt, "ExpiresAt": v.ExpiresAt, "FinishedAt": v.FinishedAt,
+		"Device.PairedAt": v.Device.PairedAt}
 	for i, s := range v.Steps {
 		times[fmt.Sprintf("Steps[%d].StartedAt", i)] = s.StartedAt
 		times[fmt.Sprintf("Steps[%d].FinishedAt", i)] = s.FinishedAt
@@ -215,8 +218,11 @@ func testVerificationRoundTrip(t *testing.T, s Store) {
 	v.Status = tandem.StatusInProgress
 	v.Web.BrowserIP, v.Web.BrowserUserAgent = "198.51.100.1", "Firefox"
 	v.Steps[0] = tandem.Step{Index: 0, Type: "number_prompt", DisplayName: "Phone number", Status: tandem.StepPassed,
-		Attempts: 2, StartedAt: started, FinishedAt: started.Add(time.Second + 999*time.Microsecond)}
-	v.Steps[1] = tandem.Step{Index: 1, Type: "number_prompt", DisplayName: "Age", Status: tandem.StepSkipped, Reason: "Disabled."}
+		Attempts: 2, Side: "web", Group: -1, State: json.RawMessage(`{"drawn":42}`),
+		StartedAt: started, FinishedAt: started.Add(time.Second + 999*time.Microsecond)}
+	v.Steps[1] = tandem.Step{Index: 1, Type: "number_prompt", DisplayName: "Age", Status: tandem.StepSkipped, Reason: "Disabled.",
+		Side: "device", Group: 0}
+	v.Device = sampleDevice(v.CreatedAt.Add(time.Minute + 123*time.Microsecond))
 	v.Claims["phone"] = "+91 98765 43210"
 	v.Reason = "none yet"
 	v.BrowserHash = []byte{0, 1, 2, 0xff}
@@ -400,6 +406,8 @@ func testUpdateStale(t *testing.T, s Store) {
 	second.Steps = append(second.Steps, tandem.Step{Index: 2, Type: "extra", Status: tandem.StepPending})
 	second.Claims["x"] = "y"
 	second.Web.BrowserIP = "192.0.2.1"
+	second.Device = sampleDevice(second.CreatedAt)
+	second.Steps[1].State, second.Steps[1].Side, second.Steps[1].Group = json.RawMessage(`{}`), "device", 0
 	err := s.UpdateVerification(ctx, second, tandem.AuditEvent{Actor: tandem.ActorAPI, Action: "cancelled", At: t0})
 	wantCode(t, err, tandem.ECONFLICT)
 	if second.Version != 1 {
@@ -500,6 +508,12 @@ func testUpdateStepFields(t *testing.T, s Store) {
 		{"FinishedAtMoved", func(s *tandem.Step) { s.FinishedAt = at.Add(2 * time.Second) }},
 		{"FinishedAtCleared", func(s *tandem.Step) { s.FinishedAt = time.Time{} }},
 		{"StartedAtCleared", func(s *tandem.Step) { s.StartedAt = time.Time{} }},
+		{"Side", func(s *tandem.Step) { s.Side = "device" }},
+		{"Group", func(s *tandem.Step) { s.Group = 1 }},
+		{"GroupNone", func(s *tandem.Step) { s.Group = -1 }},
+		{"StateSet", func(s *tandem.Step) { s.State = json.RawMessage(`{"drawn":1}`) }},
+		{"StateChanged", func(s *tandem.Step) { s.State = json.RawMessage(`{"drawn":2}`) }},
+		{"StateCleared", func(s *tandem.Step) { s.State = nil }},
 	} {
 		change.fn(&v.Steps[1])
 		updateVerification(t, s, v)
@@ -699,4 +713,67 @@ func testVerificationCascade(t *testing.T, s Store) {
 	again.Steps[0].DisplayName = "Only step"
 	createVerification(t, s, again)
 	wantStored(t, s, again)
+}
+
+// sampleDevice returns a device context with every field set.
+func sampleDevice(paired time.Time) tandem.DeviceContext {
+	return tandem.DeviceContext{CredID: "0123456789abcdef0123456789abcdef", New: true, Platform: "android",
+		PushType: "fcm", PushToken: "push-token", Application: "mobile", PairedAt: paired}
+}
+
+// testStepSideGroupState stores steps of every side, group and state, and
+// a device context, through create and update.
+func testStepSideGroupState(t *testing.T, s Store) {
+	v := sampleVerification(t, s, "v1", 1)
+	v.Steps = []tandem.Step{
+		{Index: 0, Type: "web_to_device", Status: tandem.StepPending, Side: "web", Group: -1},
+		{Index: 1, Type: "number_prompt", Status: tandem.StepPending, Side: "device", Group: 0, State: json.RawMessage(`{"n":7}`)},
+		{Index: 2, Type: "number_prompt", Status: tandem.StepPending, Side: "device", Group: 0},
+		{Index: 3, Type: "web_to_device", Status: tandem.StepPending, Side: "web", Group: 3, State: json.RawMessage(`"x"`)},
+		{Index: 4, Type: "number_prompt", Status: tandem.StepPending, Side: "", Group: 0},
+	}
+	createVerification(t, s, v)
+	wantStored(t, s, v)
+	got := getVerification(t, s, "v1")
+	if got.Steps[2].State != nil || got.Steps[0].State != nil {
+		t.Errorf("steps without state came back with %q, %q; want nil", got.Steps[0].State, got.Steps[2].State)
+	}
+	if got.Device != (tandem.DeviceContext{}) {
+		t.Errorf("device context %+v, want none", got.Device)
+	}
+	byLink, err := s.VerificationByLink(t.Context(), v.LinkHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(stored(v), byLink); diff != "" {
+		t.Errorf("verification by link (-want +got):\n%s", diff)
+	}
+
+	// A run pairs a device and changes steps; later the device goes.
+	paired := time.Date(2030, 1, 2, 8, 40, 0, 999_999_999, tz)
+	for _, change := range []struct {
+		name string
+		fn   func(v *tandem.Verification)
+	}{
+		{"Paired", func(v *tandem.Verification) { v.Device = sampleDevice(paired) }},
+		{"StateSet", func(v *tandem.Verification) { v.Steps[2].State = json.RawMessage(`{"n":8}`) }},
+		{"StateChanged", func(v *tandem.Verification) { v.Steps[1].State = json.RawMessage(`{"n":9}`) }},
+		{"StateCleared", func(v *tandem.Verification) { v.Steps[3].State = nil }},
+		{"Side", func(v *tandem.Verification) { v.Steps[4].Side = "device" }},
+		{"GroupSet", func(v *tandem.Verification) { v.Steps[4].Group = 3 }},
+		{"GroupNone", func(v *tandem.Verification) { v.Steps[2].Group = -1 }},
+		{"GroupZero", func(v *tandem.Verification) { v.Steps[2].Group = 0 }},
+		{"DeviceChanged", func(v *tandem.Verification) {
+			v.Device.New, v.Device.PushType, v.Device.PushToken = false, "webpush", "other-token"
+		}},
+		{"PairedAtCleared", func(v *tandem.Verification) { v.Device.PairedAt = time.Time{} }},
+		{"DeviceCleared", func(v *tandem.Verification) { v.Device = tandem.DeviceContext{} }},
+	} {
+		change.fn(v)
+		updateVerification(t, s, v)
+		got := getVerification(t, s, "v1")
+		if diff := cmp.Diff(stored(v), got); diff != "" {
+			t.Errorf("after %s (-want +got):\n%s", change.name, diff)
+		}
+	}
 }

@@ -1,0 +1,121 @@
+package tandem
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Device states.
+const (
+	DevicePending = "pending" // paired during a hand-over, not registered yet
+	DeviceActive  = "active"  // registered to its user
+	DeviceRevoked = "revoked" // no longer accepted
+)
+
+// Device is a phone (or the command-line authenticator) holding a P-256 key
+// pair whose private half never leaves it.
+type Device struct {
+	// CredID is the credential id (web_2_device_cred_id): 128 random bits
+	// as 32 hex characters, assigned when the device first pairs.
+	CredID    string
+	Workspace string
+	UserID    string
+	Name      string
+	Platform  string
+	// PublicKey is the device's public key as a JWK (JSON); Thumbprint is
+	// its RFC 7638 SHA-256 thumbprint, base64url.
+	PublicKey  json.RawMessage
+	Thumbprint string
+	State      string
+	PushType   string // "", "webpush" or "fcm"
+	PushToken  string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	LastSeenAt time.Time
+	RevokedAt  time.Time
+}
+
+// Pairing is a single-use token that lets a device join the hand-over of
+// one verification step; the QR code carries it.
+type Pairing struct {
+	Hash           []byte // SHA-256 of the token
+	VerificationID string
+	Step           int
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+}
+
+// Challenge is a single-use server nonce a device signs into its next
+// request.
+type Challenge struct {
+	Value          string
+	CredID         string
+	VerificationID string // "" when not bound to a verification yet
+	ExpiresAt      time.Time
+}
+
+// InboxItem is a push-mode prompt waiting in a device's inbox.
+type InboxItem struct {
+	ID             int64
+	CredID         string
+	VerificationID string
+	Step           int
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+}
+
+// Commit is a set of changes stored in one transaction.
+type Commit struct {
+	// Verification, when set, is updated as by UpdateVerification (the
+	// version must match; it is incremented on success).
+	Verification *Verification
+	// Devices are inserted or updated, by CredID.
+	Devices []*Device
+	// RevokeOthers revokes every active device of (Workspace, UserID)
+	// except KeepCredID.
+	RevokeOthers *RevokeOthers
+	// Withdraw removes every inbox item of this verification id.
+	Withdraw string
+	// Inbox items to add.
+	Inbox []InboxItem
+	Audit []AuditEvent
+}
+
+// RevokeOthers names the devices a Commit revokes.
+type RevokeOthers struct {
+	Workspace, UserID, KeepCredID string
+	At                            time.Time
+}
+
+// DeviceStore persists devices, pairings, challenges and inboxes.
+type DeviceStore interface {
+	// Commit stores c in one transaction; ECONFLICT (and nothing written)
+	// when c.Verification's version is stale.
+	Commit(ctx context.Context, c Commit) error
+
+	// GetDevice returns a device by credential id, or ENOTFOUND.
+	GetDevice(ctx context.Context, credID string) (*Device, error)
+	// DeviceByThumbprint returns the device of a workspace with this key
+	// thumbprint, or ENOTFOUND.
+	DeviceByThumbprint(ctx context.Context, workspace, thumbprint string) (*Device, error)
+	// ListDevices returns the devices of a user, newest first.
+	ListDevices(ctx context.Context, workspace, userID string) ([]Device, error)
+
+	// CreatePairing stores a pairing token.
+	CreatePairing(ctx context.Context, p Pairing) error
+	// UsePairing marks a pairing token used and returns it. A token is
+	// used at most once: an unknown or already used token is ENOTFOUND,
+	// an expired one EGONE (and is used up all the same).
+	UsePairing(ctx context.Context, hash []byte, now time.Time) (*Pairing, error)
+
+	// CreateChallenge stores a challenge.
+	CreateChallenge(ctx context.Context, c Challenge) error
+	// UseChallenge consumes a challenge of credID and returns it. An
+	// unknown, foreign or used challenge is ENOTFOUND; an expired one is
+	// EGONE.
+	UseChallenge(ctx context.Context, value, credID string, now time.Time) (*Challenge, error)
+
+	// Inbox returns the unexpired inbox items of a device, oldest first.
+	Inbox(ctx context.Context, credID string, now time.Time) ([]InboxItem, error)
+}

@@ -1,0 +1,231 @@
+// Package deviceapi serves the device protocol under /device/v1 (see
+// docs/device-protocol.md) and the pairing landing page /d/{token}: JSON
+// in and out, every request after pairing signed by the device's key.
+package deviceapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/deviceproto"
+	"github.com/tandem-id/tandem/engine"
+	"github.com/tandem-id/tandem/ratelimit"
+	"github.com/tandem-id/tandem/strictjson"
+)
+
+// Limits of the device API.
+const (
+	maxBody      = 64 << 10
+	MaxWait      = 60 * time.Second
+	perAddrRate  = 20 // requests per second per client address
+	perAddrBurst = 60
+)
+
+// Server serves the device protocol.
+type Server struct {
+	Engine *engine.Engine
+	Logger *slog.Logger
+	Now    func() time.Time
+
+	byAddr *ratelimit.Keyed
+}
+
+// Handler returns the handler of /device/v1/... and /d/{token}.
+func (s *Server) Handler() http.Handler {
+	s.byAddr = ratelimit.New(perAddrRate, perAddrBurst)
+	mux := http.NewServeMux()
+	mux.Handle("POST /device/v1/pair", s.handle(s.pair))
+	mux.Handle("POST /device/v1/challenge", s.handle(s.challenge))
+	mux.Handle("POST /device/v1/session", s.handle(s.session))
+	mux.Handle("POST /device/v1/answer", s.handle(s.answer))
+	mux.Handle("POST /device/v1/inbox", s.handle(s.inbox))
+	mux.Handle("POST /device/v1/accept", s.handle(s.accept))
+	mux.HandleFunc("GET /d/{token}", s.landing)
+	mux.Handle("/device/", s.handle(func(w http.ResponseWriter, r *http.Request) (any, error) {
+		return nil, tandem.Refusef(tandem.ENOTFOUND, "not_found", "No such device endpoint: %s %s.", r.Method, r.URL.Path)
+	}))
+	return mux
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+// handle runs h and writes its answer as JSON, or its error as a problem.
+func (s *Server) handle(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		if after, ok := s.byAddr.Allow(ratelimit.AddrKey(ratelimit.ClientAddr(r)), s.Now()); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(after/time.Second)+1))
+			s.writeProblem(w, r, tandem.Refusef(tandem.ERATELIMIT, "rate_limited", "Too many requests; wait a moment and try again."))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		out, err := h(w, r)
+		if err != nil {
+			s.writeProblem(w, r, err)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(out)
+	})
+}
+
+func status(code string) int {
+	switch code {
+	case tandem.EINVALID:
+		return http.StatusBadRequest
+	case tandem.ENOTFOUND:
+		return http.StatusNotFound
+	case tandem.ECONFLICT:
+		return http.StatusConflict
+	case tandem.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case tandem.EFORBIDDEN:
+		return http.StatusForbidden
+	case tandem.EGONE:
+		return http.StatusGone
+	case tandem.ERATELIMIT:
+		return http.StatusTooManyRequests
+	case tandem.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
+	code := tandem.ErrorCode(err)
+	st := status(code)
+	p := deviceproto.Problem{Title: http.StatusText(st), Status: st, Detail: tandem.ErrorMessage(err), Code: tandem.ErrorReason(err)}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		st = http.StatusRequestEntityTooLarge
+		p = deviceproto.Problem{Title: http.StatusText(st), Status: st, Detail: "The request body is larger than 64 KiB.", Code: "too_large"}
+	case errors.Is(err, context.Canceled):
+		return
+	case code == tandem.EINTERNAL:
+		s.Logger.ErrorContext(r.Context(), "device request failed", "path", r.URL.Path, "err", err)
+		p.Code = "internal"
+	}
+	if p.Code == "" {
+		p.Code = code
+	}
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(st)
+	json.NewEncoder(w).Encode(p)
+}
+
+// envelope decodes the {"jws": "..."} body.
+func envelope(r *http.Request) (string, error) {
+	var env deviceproto.Envelope
+	if err := decode(r, &env); err != nil {
+		return "", err
+	}
+	if env.JWS == "" {
+		return "", &tandem.Error{Code: tandem.EINVALID, Reason: "bad_request", Message: "The body must be {\"jws\": \"<compact JWS>\"}.", Fields: []tandem.FieldError{{Path: "body.jws", Message: "required"}}}
+	}
+	return env.JWS, nil
+}
+
+func decode(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if errs := strictjson.Decode(body, v, "body"); len(errs) > 0 {
+		return &tandem.Error{Code: tandem.EINVALID, Reason: "bad_request", Message: "The request body is not valid: " + errs[0].Error(), Fields: errs}
+	}
+	return nil
+}
+
+func (s *Server) pair(w http.ResponseWriter, r *http.Request) (any, error) {
+	jws, err := envelope(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Engine.Pair(r.Context(), jws, ratelimit.ClientAddr(r))
+}
+
+func (s *Server) challenge(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req deviceproto.ChallengeRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if len(req.CredID) != 32 {
+		return nil, tandem.Refusef(tandem.EINVALID, "bad_request", "cred_id must be the 32 hex characters the server assigned at pairing.")
+	}
+	return s.Engine.Challenge(r.Context(), req.CredID, ratelimit.ClientAddr(r))
+}
+
+func (s *Server) session(w http.ResponseWriter, r *http.Request) (any, error) {
+	jws, err := envelope(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Engine.DeviceSession(r.Context(), jws, ratelimit.ClientAddr(r))
+}
+
+func (s *Server) answer(w http.ResponseWriter, r *http.Request) (any, error) {
+	jws, err := envelope(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Engine.Answer(r.Context(), jws, ratelimit.ClientAddr(r))
+}
+
+func (s *Server) accept(w http.ResponseWriter, r *http.Request) (any, error) {
+	jws, err := envelope(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Engine.Accept(r.Context(), jws, ratelimit.ClientAddr(r))
+}
+
+func (s *Server) inbox(w http.ResponseWriter, r *http.Request) (any, error) {
+	wait := time.Duration(0)
+	if q := r.URL.Query().Get("wait"); q != "" {
+		d, err := time.ParseDuration(q)
+		if err != nil || d < 0 || d > MaxWait {
+			return nil, tandem.Refusef(tandem.EINVALID, "bad_request", "wait must be a duration from 0s to %s, e.g. 30s.", MaxWait)
+		}
+		wait = d
+	}
+	jws, err := envelope(r)
+	if err != nil {
+		return nil, err
+	}
+	if wait > 0 {
+		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
+	}
+	return s.Engine.Inbox(r.Context(), jws, ratelimit.ClientAddr(r), wait)
+}
+
+var landingPage = template.Must(template.New("d").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Continue with the Tandem authenticator</title></head>
+<body><main>
+<h1>Continue with the Tandem authenticator</h1>
+<p>This code continues an identity verification on your phone. Open it with the Tandem authenticator: scan the code on the web page with the app, or run</p>
+<pre>tandem device pair {{.}}</pre>
+<p>Do not share this link: it is for the person in front of the web page, and it works once.</p>
+</main></body></html>`))
+
+// landing is what a phone's camera app opens when it follows the QR link
+// instead of the authenticator scanning it. The mobile web app takes this
+// route over when it is installed.
+func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	landingPage.Execute(w, s.Engine.PublicURL+r.URL.Path)
+}

@@ -1,0 +1,530 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tandem-id/tandem"
+)
+
+var _ tandem.DeviceStore = (*DB)(nil)
+
+// How devices are stored.
+//
+// A device is one row of devices, keyed by its credential id, with the
+// workspace's row id and the public key as JSON text, kept byte for byte.
+// Its key (PublicKey and Thumbprint), workspace and CreatedAt are fixed when
+// the device is first stored; every other field may change. Pairings,
+// challenges and inbox items are rows of their own tables. Times are kept
+// to the millisecond and come back in UTC; a zero LastSeenAt or RevokedAt
+// is stored as NULL and comes back zero.
+//
+// Single use is one conditional UPDATE ... RETURNING: of several requests
+// racing for the same token, exactly one sees the row. No error message
+// names a token, hash, challenge, credential id or thumbprint.
+
+// challengeRetention is how long a challenge is kept after it expired
+// before CreateChallenge deletes it.
+const challengeRetention = time.Hour
+
+// challengeSweep is the most expired challenges one CreateChallenge
+// deletes, so that its cost is bounded even after a long pause.
+const challengeSweep = 100
+
+// Commit stores c in one write transaction, in this order: the versioned
+// update of c.Verification exactly as by UpdateVerification; the upsert of
+// c.Devices; c.RevokeOthers; the removal of the inbox items of c.Withdraw;
+// the insertion of c.Inbox; and c.Audit, completed as by UpdateVerification
+// (with c.Verification's workspace and id when it is set). As the
+// revocation follows the upserts, a device of this very commit that is not
+// the kept one ends up revoked, and the kept one is never touched by it.
+//
+// A device is inserted when its CredID is new. Otherwise its UserID, Name,
+// Platform, State, PushType, PushToken, UpdatedAt, LastSeenAt and RevokedAt
+// are written; its workspace, key and CreatedAt stay as first stored. A
+// zero CreatedAt or UpdatedAt is the store's clock, as is a zero
+// RevokeOthers.At and the zero CreatedAt of an inbox item.
+//
+// Errors: EINVALID when the verification is invalid as for
+// UpdateVerification, when a device has no CredID, Workspace or Thumbprint,
+// an unknown State or a PublicKey that is not JSON, when RevokeOthers has no
+// Workspace or UserID, when an inbox item has no expiry, or when an audit
+// detail is not JSON. ECONFLICT when the verification's version is stale,
+// when a new device's key is already that of another device of the
+// workspace, or when a stored device has another workspace or key.
+// ENOTFOUND when the verification, a device's workspace, or the device or
+// verification of an inbox item does not exist. On error nothing is
+// written and c is unchanged; on success, c.Verification's Version and
+// UpdatedAt are those of an UpdateVerification, and each device's CreatedAt
+// and UpdatedAt are the stored ones.
+func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
+	now := db.Now()
+	var u *verificationUpdate
+	if c.Verification != nil {
+		var err error
+		if u, err = prepareUpdate(c.Verification, now); err != nil {
+			return err
+		}
+	}
+	devices := make([]deviceRow, len(c.Devices))
+	for i, d := range c.Devices {
+		if err := checkDevice(d); err != nil {
+			return err
+		}
+		devices[i] = deviceRow{d: d, created: d.CreatedAt, updated: d.UpdatedAt}
+		if devices[i].created.IsZero() {
+			devices[i].created = now
+		}
+		if devices[i].updated.IsZero() {
+			devices[i].updated = now
+		}
+	}
+	var revoke *tandem.RevokeOthers
+	if c.RevokeOthers != nil {
+		r := *c.RevokeOthers
+		if r.Workspace == "" || r.UserID == "" {
+			return tandem.Errorf(tandem.EINVALID, "revoking other devices needs a workspace and a user id")
+		}
+		if r.At.IsZero() {
+			r.At = now
+		}
+		revoke = &r
+	}
+	inbox := make([]tandem.InboxItem, len(c.Inbox))
+	for i, it := range c.Inbox {
+		if it.CredID == "" || it.VerificationID == "" {
+			return tandem.Errorf(tandem.EINVALID, "inbox item %d needs a device and a verification", i)
+		}
+		if it.ExpiresAt.IsZero() {
+			return tandem.Errorf(tandem.EINVALID, "inbox item %d has no expiry", i)
+		}
+		if it.CreatedAt.IsZero() {
+			it.CreatedAt = now
+		}
+		inbox[i] = it
+	}
+	events, err := prepareAudit(c.Audit, c.Verification, now)
+	if err != nil {
+		return err
+	}
+	if u == nil && len(devices) == 0 && revoke == nil && c.Withdraw == "" && len(inbox) == 0 && len(events) == 0 {
+		return nil
+	}
+
+	err = db.write(ctx, func(tx *sql.Tx) error {
+		if u != nil {
+			if err := u.write(ctx, tx); err != nil {
+				return err
+			}
+		}
+		workspaces := map[string]string{} // name → id
+		for i := range devices {
+			if err := upsertDevice(ctx, tx, &devices[i], workspaces); err != nil {
+				return err
+			}
+		}
+		if revoke != nil {
+			at := millis(revoke.At)
+			if _, err := tx.ExecContext(ctx, `UPDATE devices SET state = 'revoked', revoked_at = $1, updated_at = $1
+				WHERE workspace_id = (SELECT id FROM workspaces WHERE name = $2)
+				AND user_id = $3 AND state = 'active' AND cred_id <> $4`,
+				at, revoke.Workspace, revoke.UserID, revoke.KeepCredID); err != nil {
+				return fmt.Errorf("revoke devices: %w", err)
+			}
+		}
+		if c.Withdraw != "" {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM inbox WHERE verification_id = $1`, c.Withdraw); err != nil {
+				return fmt.Errorf("withdraw inbox items: %w", err)
+			}
+		}
+		if err := insertInbox(ctx, tx, inbox); err != nil {
+			return err
+		}
+		return insertAudit(ctx, tx, events)
+	})
+	if err != nil {
+		if tandem.ErrorCode(err) != tandem.EINTERNAL {
+			return err
+		}
+		return fmt.Errorf("commit: %w", err)
+	}
+	if u != nil {
+		u.done()
+	}
+	for _, r := range devices {
+		r.d.CreatedAt, r.d.UpdatedAt = r.created, r.updated
+	}
+	return nil
+}
+
+// deviceRow is a device of a Commit with the times to store.
+type deviceRow struct {
+	d                *tandem.Device
+	created, updated time.Time
+}
+
+// checkDevice checks what the store needs of a device.
+func checkDevice(d *tandem.Device) error {
+	switch {
+	case d == nil || d.CredID == "":
+		return tandem.Errorf(tandem.EINVALID, "device credential id is required")
+	case d.Workspace == "":
+		return tandem.Errorf(tandem.EINVALID, "device workspace is required")
+	case d.Thumbprint == "":
+		return tandem.Errorf(tandem.EINVALID, "device key thumbprint is required")
+	case !json.Valid(d.PublicKey):
+		return tandem.Errorf(tandem.EINVALID, "device public key is not JSON")
+	}
+	switch d.State {
+	case tandem.DevicePending, tandem.DeviceActive, tandem.DeviceRevoked:
+	default:
+		return tandem.Errorf(tandem.EINVALID, "device state %q is not pending, active or revoked", d.State)
+	}
+	return nil
+}
+
+// upsertDevice inserts or updates the device of r and sets r.created to
+// the stored creation time. workspaces caches workspace ids by name.
+func upsertDevice(ctx context.Context, tx *sql.Tx, r *deviceRow, workspaces map[string]string) error {
+	d := r.d
+	wsID, ok := workspaces[d.Workspace]
+	if !ok {
+		err := tx.QueryRowContext(ctx, `SELECT id FROM workspaces WHERE name = $1`, d.Workspace).Scan(&wsID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return tandem.Errorf(tandem.ENOTFOUND, "workspace %q not found", d.Workspace)
+		} else if err != nil {
+			return fmt.Errorf("find workspace: %w", err)
+		}
+		workspaces[d.Workspace] = wsID
+	}
+	// The key of a device is unique in its workspace. Checked first, as the
+	// upsert below only resolves conflicts of cred_id. (On engines with
+	// concurrent writers, a race between this check and the insert ends in
+	// a constraint error rather than ECONFLICT.)
+	var owner string
+	err := tx.QueryRowContext(ctx, `SELECT cred_id FROM devices WHERE workspace_id = $1 AND thumbprint = $2`,
+		wsID, d.Thumbprint).Scan(&owner)
+	if err == nil && owner != d.CredID {
+		return tandem.Errorf(tandem.ECONFLICT, "another device of workspace %q has this key", d.Workspace)
+	} else if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("find device by key: %w", err)
+	}
+
+	var created int64
+	err = tx.QueryRowContext(ctx, `INSERT INTO devices (cred_id, workspace_id, user_id, name, platform,
+		public_key, thumbprint, state, push_type, push_token, created_at, updated_at, last_seen_at, revoked_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+		ON CONFLICT (cred_id) DO UPDATE SET user_id = excluded.user_id, name = excluded.name,
+		platform = excluded.platform, state = excluded.state, push_type = excluded.push_type,
+		push_token = excluded.push_token, updated_at = excluded.updated_at,
+		last_seen_at = excluded.last_seen_at, revoked_at = excluded.revoked_at
+		WHERE devices.workspace_id = excluded.workspace_id AND devices.thumbprint = excluded.thumbprint
+		RETURNING created_at`,
+		d.CredID, wsID, d.UserID, d.Name, d.Platform, string(d.PublicKey), d.Thumbprint, d.State,
+		d.PushType, d.PushToken, millis(r.created), millis(r.updated), nullMillis(d.LastSeenAt),
+		nullMillis(d.RevokedAt)).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return tandem.Errorf(tandem.ECONFLICT, "the stored device has another workspace or key")
+	} else if err != nil {
+		return fmt.Errorf("store device: %w", err)
+	}
+	r.created = fromMillis(created)
+	return nil
+}
+
+// inboxColumns is the number of columns insertInbox writes per item.
+const inboxColumns = 5
+
+// insertInbox checks that the device and the verification of every item
+// exist and writes the items with one statement.
+func insertInbox(ctx context.Context, tx *sql.Tx, items []tandem.InboxItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	devices, verifications := map[string]bool{}, map[string]bool{}
+	for _, it := range items {
+		if !devices[it.CredID] {
+			if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM devices WHERE cred_id = $1`, it.CredID); err != nil {
+				return err
+			} else if !ok {
+				return tandem.Errorf(tandem.ENOTFOUND, "device not found")
+			}
+			devices[it.CredID] = true
+		}
+		if !verifications[it.VerificationID] {
+			if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM verifications WHERE id = $1`, it.VerificationID); err != nil {
+				return err
+			} else if !ok {
+				return tandem.Errorf(tandem.ENOTFOUND, "verification %s not found", it.VerificationID)
+			}
+			verifications[it.VerificationID] = true
+		}
+	}
+	var q strings.Builder
+	q.WriteString(`INSERT INTO inbox (cred_id, verification_id, step, created_at, expires_at) VALUES `)
+	writeValues(&q, len(items), inboxColumns)
+	args := make([]any, 0, len(items)*inboxColumns)
+	for _, it := range items {
+		args = append(args, it.CredID, it.VerificationID, it.Step, millis(it.CreatedAt), millis(it.ExpiresAt))
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("insert inbox items: %w", err)
+	}
+	return nil
+}
+
+// exists reports whether the COUNT(*) query with one argument counts a row.
+func exists(ctx context.Context, tx *sql.Tx, query string, arg any) (bool, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, query, arg).Scan(&n); err != nil {
+		return false, err
+	}
+	return n > 0, nil
+}
+
+// deviceColumns are the columns read for a device, in the order of
+// scanDevice.
+const deviceColumns = `d.cred_id, w.name, d.user_id, d.name, d.platform, d.public_key, d.thumbprint,
+	d.state, d.push_type, d.push_token, d.created_at, d.updated_at, d.last_seen_at, d.revoked_at`
+
+// scanDevice reads a row of deviceColumns.
+func scanDevice(row interface{ Scan(...any) error }) (*tandem.Device, error) {
+	var d tandem.Device
+	var key string
+	var created, updated int64
+	var seen, revoked sql.NullInt64
+	if err := row.Scan(&d.CredID, &d.Workspace, &d.UserID, &d.Name, &d.Platform, &key, &d.Thumbprint,
+		&d.State, &d.PushType, &d.PushToken, &created, &updated, &seen, &revoked); err != nil {
+		return nil, err
+	}
+	d.PublicKey = json.RawMessage(key)
+	d.CreatedAt, d.UpdatedAt = fromMillis(created), fromMillis(updated)
+	d.LastSeenAt, d.RevokedAt = fromNullMillis(seen), fromNullMillis(revoked)
+	return &d, nil
+}
+
+// GetDevice returns the device with the credential id credID, or an
+// ENOTFOUND error.
+func (db *DB) GetDevice(ctx context.Context, credID string) (*tandem.Device, error) {
+	return db.device(ctx, `d.cred_id = $1`, credID)
+}
+
+// DeviceByThumbprint returns the device of the workspace whose key has the
+// thumbprint, or an ENOTFOUND error.
+func (db *DB) DeviceByThumbprint(ctx context.Context, workspace, thumbprint string) (*tandem.Device, error) {
+	return db.device(ctx, `w.name = $1 AND d.thumbprint = $2`, workspace, thumbprint)
+}
+
+// device returns the device selected by where, or an ENOTFOUND error.
+func (db *DB) device(ctx context.Context, where string, args ...any) (*tandem.Device, error) {
+	row := db.reader.QueryRowContext(ctx, `SELECT `+deviceColumns+`
+		FROM devices d JOIN workspaces w ON w.id = d.workspace_id WHERE `+where, args...)
+	d, err := scanDevice(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, tandem.Errorf(tandem.ENOTFOUND, "device not found")
+	} else if err != nil {
+		return nil, fmt.Errorf("get device: %w", err)
+	}
+	return d, nil
+}
+
+// ListDevices returns the devices of a user of a workspace, whatever their
+// state, newest first (ties by credential id). The list is empty, not nil,
+// when there are none, also when the workspace does not exist.
+func (db *DB) ListDevices(ctx context.Context, workspace, userID string) ([]tandem.Device, error) {
+	rows, err := db.reader.QueryContext(ctx, `SELECT `+deviceColumns+`
+		FROM devices d JOIN workspaces w ON w.id = d.workspace_id
+		WHERE w.name = $1 AND d.user_id = $2
+		ORDER BY d.created_at DESC, d.cred_id`, workspace, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	out := []tandem.Device{}
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		out = append(out, *d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return out, nil
+}
+
+// CreatePairing stores the pairing token p. A zero CreatedAt is the store's
+// clock. Errors: EINVALID when p has no hash or expiry; ENOTFOUND when its
+// verification does not exist; ECONFLICT when a pairing with this hash
+// exists. No error names the hash.
+func (db *DB) CreatePairing(ctx context.Context, p tandem.Pairing) error {
+	if len(p.Hash) == 0 {
+		return tandem.Errorf(tandem.EINVALID, "pairing hash is required")
+	}
+	if p.ExpiresAt.IsZero() {
+		return tandem.Errorf(tandem.EINVALID, "pairing has no expiry")
+	}
+	if p.CreatedAt.IsZero() {
+		p.CreatedAt = db.Now()
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM verifications WHERE id = $1`, p.VerificationID); err != nil {
+			return err
+		} else if !ok {
+			return tandem.Errorf(tandem.ENOTFOUND, "verification %s not found", p.VerificationID)
+		}
+		r, err := tx.ExecContext(ctx, `INSERT INTO pairings (hash, verification_id, step, created_at, expires_at, used_at)
+			VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT DO NOTHING`,
+			p.Hash, p.VerificationID, p.Step, millis(p.CreatedAt), millis(p.ExpiresAt))
+		if err := oneRow(r, err); err == errNoRow {
+			return tandem.Errorf(tandem.ECONFLICT, "the pairing code already exists")
+		}
+		return err
+	})
+	if err != nil {
+		if tandem.ErrorCode(err) != tandem.EINTERNAL {
+			return err
+		}
+		return fmt.Errorf("create pairing of verification %s: %w", p.VerificationID, err)
+	}
+	return nil
+}
+
+// UsePairing marks the pairing with this hash used at now and returns it.
+// Errors: ENOTFOUND ("pairing code is not valid or was already used") when
+// no unused pairing has this hash; EGONE ("pairing code expired") when it
+// expired at or before now, in which case it is used up all the same.
+func (db *DB) UsePairing(ctx context.Context, hash []byte, now time.Time) (*tandem.Pairing, error) {
+	notFound := tandem.Errorf(tandem.ENOTFOUND, "pairing code is not valid or was already used")
+	if len(hash) == 0 {
+		return nil, notFound
+	}
+	p := tandem.Pairing{Hash: bytes.Clone(hash)}
+	var created, expires int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `UPDATE pairings SET used_at = $2 WHERE hash = $1 AND used_at IS NULL
+			RETURNING verification_id, step, created_at, expires_at`, hash, millis(now)).
+			Scan(&p.VerificationID, &p.Step, &created, &expires)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound
+	} else if err != nil {
+		return nil, fmt.Errorf("use pairing: %w", err)
+	}
+	if expires <= millis(now) {
+		return nil, tandem.Errorf(tandem.EGONE, "pairing code expired")
+	}
+	p.CreatedAt, p.ExpiresAt = fromMillis(created), fromMillis(expires)
+	return &p, nil
+}
+
+// CreateChallenge stores the challenge c, created at the store's clock, and
+// deletes some of the challenges that expired more than an hour before.
+// Errors: EINVALID when c has no value, credential id or expiry; ECONFLICT
+// when a challenge with this value exists. No error names the value.
+func (db *DB) CreateChallenge(ctx context.Context, c tandem.Challenge) error {
+	if c.Value == "" {
+		return tandem.Errorf(tandem.EINVALID, "challenge value is required")
+	}
+	if c.CredID == "" {
+		return tandem.Errorf(tandem.EINVALID, "challenge credential id is required")
+	}
+	if c.ExpiresAt.IsZero() {
+		return tandem.Errorf(tandem.EINVALID, "challenge has no expiry")
+	}
+	now := db.Now()
+	var vid any
+	if c.VerificationID != "" {
+		vid = c.VerificationID
+	}
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, sweepChallengesQuery, millis(now.Add(-challengeRetention)), challengeSweep); err != nil {
+			return fmt.Errorf("delete expired challenges: %w", err)
+		}
+		r, err := tx.ExecContext(ctx, `INSERT INTO challenges (value, cred_id, verification_id, created_at, expires_at, used_at)
+			VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT DO NOTHING`,
+			c.Value, c.CredID, vid, millis(now), millis(c.ExpiresAt))
+		if err := oneRow(r, err); err == errNoRow {
+			return tandem.Errorf(tandem.ECONFLICT, "the challenge already exists")
+		}
+		return err
+	})
+	if err != nil {
+		if tandem.ErrorCode(err) != tandem.EINTERNAL {
+			return err
+		}
+		return fmt.Errorf("create challenge: %w", err)
+	}
+	return nil
+}
+
+// sweepChallengesQuery deletes up to $2 challenges that expired before $1,
+// the longest expired first, through the index challenges_expires_at.
+const sweepChallengesQuery = `DELETE FROM challenges WHERE value IN
+	(SELECT value FROM challenges WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)`
+
+// UseChallenge consumes the challenge value of the device credID at now and
+// returns it. Errors: ENOTFOUND ("challenge is not valid or was already
+// used") when no unused challenge of credID has this value — a challenge of
+// another device is left unused; EGONE ("challenge expired") when it
+// expired at or before now, in which case it is used up all the same.
+func (db *DB) UseChallenge(ctx context.Context, value, credID string, now time.Time) (*tandem.Challenge, error) {
+	notFound := tandem.Errorf(tandem.ENOTFOUND, "challenge is not valid or was already used")
+	if value == "" || credID == "" {
+		return nil, notFound
+	}
+	c := tandem.Challenge{Value: value, CredID: credID}
+	var vid sql.NullString
+	var expires int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		return tx.QueryRowContext(ctx, `UPDATE challenges SET used_at = $3
+			WHERE value = $1 AND cred_id = $2 AND used_at IS NULL
+			RETURNING verification_id, expires_at`, value, credID, millis(now)).Scan(&vid, &expires)
+	})
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound
+	} else if err != nil {
+		return nil, fmt.Errorf("use challenge: %w", err)
+	}
+	if expires <= millis(now) {
+		return nil, tandem.Errorf(tandem.EGONE, "challenge expired")
+	}
+	c.VerificationID, c.ExpiresAt = vid.String, fromMillis(expires)
+	return &c, nil
+}
+
+// inboxQuery selects the unexpired items of a device, oldest first.
+const inboxQuery = `SELECT id, cred_id, verification_id, step, created_at, expires_at FROM inbox
+	WHERE cred_id = $1 AND expires_at > $2 ORDER BY created_at, id`
+
+// Inbox returns the items of the device credID that expire after now,
+// oldest first (ties in insertion order). The list is empty, not nil, when
+// there are none.
+func (db *DB) Inbox(ctx context.Context, credID string, now time.Time) ([]tandem.InboxItem, error) {
+	rows, err := db.reader.QueryContext(ctx, inboxQuery, credID, millis(now))
+	if err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	defer rows.Close()
+	out := []tandem.InboxItem{}
+	for rows.Next() {
+		var it tandem.InboxItem
+		var created, expires int64
+		if err := rows.Scan(&it.ID, &it.CredID, &it.VerificationID, &it.Step, &created, &expires); err != nil {
+			return nil, fmt.Errorf("inbox: %w", err)
+		}
+		it.CreatedAt, it.ExpiresAt = fromMillis(created), fromMillis(expires)
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	return out, nil
+}
