@@ -294,7 +294,7 @@ func (e *Engine) Open(ctx context.Context, token, browserKey, addr, userAgent st
 		if err != nil {
 			return nil, err
 		}
-		e.Events.Publish(v.ID)
+		e.published(ctx, v, now)
 		return v, nil
 	}
 }
