@@ -78,6 +78,7 @@ func newFixture(t *testing.T) *fixture {
 		Validator:     validator,
 		Engine:        &engine.Engine{Store: db, Modules: validator.Modules, Rules: env, Events: events.NewHub(), Logger: logger, Now: c.Now, PublicURL: "https://verify.example"},
 		Verifications: db,
+		Devices:       db,
 		AdminAuth:     func(tok string) bool { return tok == adminToken },
 		Logger:        logger,
 		Now:           c.Now,

@@ -30,6 +30,8 @@ type Server struct {
 	// audit log.
 	Engine        *engine.Engine
 	Verifications tandem.VerificationStore
+	// Devices, when set, serves the device administration endpoints.
+	Devices tandem.DeviceStore
 	// AdminAuth reports whether a bearer token is the admin token.
 	AdminAuth func(token string) bool
 	Logger    *slog.Logger
@@ -62,6 +64,9 @@ func (s *Server) Handler() http.Handler {
 	s.registerAdmin()
 	if s.Engine != nil {
 		s.registerIntegrator()
+	}
+	if s.Devices != nil {
+		s.registerDevices()
 	}
 	return s.withAuth(problemFallback(mux))
 }

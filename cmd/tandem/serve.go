@@ -136,7 +136,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	api := &httpapi.Server{
 		Workspaces: db, Validator: validator, AdminAuth: adminAuth, Logger: logger,
 		Now: now, SecretGrace: cfg.secretGrace, Version: version(),
-		Engine: eng, Verifications: db,
+		Engine: eng, Verifications: db, Devices: db,
 	}
 	webSrv := &web.Server{
 		Engine: eng, Events: hub, Logger: logger, Now: now,
