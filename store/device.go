@@ -60,9 +60,10 @@ const challengeSweep = 100
 // workspace, or when a stored device has another workspace or key.
 // ENOTFOUND when the verification, a device's workspace, or the device or
 // verification of an inbox item does not exist. On error nothing is
-// written and c is unchanged; on success, c.Verification's Version and
-// UpdatedAt are those of an UpdateVerification, and each device's CreatedAt
-// and UpdatedAt are the stored ones.
+// written and c is unchanged. On success, c.Verification's Version and
+// UpdatedAt are set as by UpdateVerification, a zero UpdatedAt of a device
+// is set to the clock's time, and a device's CreatedAt to its stored
+// creation time unless that is the one given.
 func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 	now := db.Now()
 	var u *verificationUpdate
@@ -234,7 +235,9 @@ func upsertDevice(ctx context.Context, tx *sql.Tx, r *deviceRow, workspaces map[
 	} else if err != nil {
 		return fmt.Errorf("store device: %w", err)
 	}
-	r.created = fromMillis(created)
+	if created != millis(r.created) {
+		r.created = fromMillis(created) // an update: the creation time stays
+	}
 	return nil
 }
 

@@ -45,7 +45,6 @@ func TestVerificationDeleteRemovesRows(t *testing.T) {
 // reads the partial index in order (no sort), and lookups by link hash, by
 // id and of the audit log are index searches.
 func TestQueryPlans(t *testing.T) {
-	ctx := t.Context()
 	db := openTest(t, "sqlite:"+filepath.Join(t.TempDir(), "tandem.db"))
 	for _, tc := range []struct {
 		name, query string
@@ -58,28 +57,39 @@ func TestQueryPlans(t *testing.T) {
 		{"Audit", `SELECT id FROM audit_events WHERE verification_id = $1 ORDER BY id`, []any{"x"}, "INDEX audit_events_verification_id"},
 		{"User", `SELECT id FROM verifications WHERE workspace_id = $1 AND user_id = $2 ORDER BY created_at DESC`, []any{"w", "u"}, "SEARCH verifications USING INDEX verifications_user"},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			rows, err := db.reader.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tc.query, tc.args...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rows.Close()
-			var plan []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-					t.Fatal(err)
-				}
-				plan = append(plan, detail)
-			}
-			if err := rows.Err(); err != nil {
-				t.Fatal(err)
-			}
-			text := strings.Join(plan, "\n")
-			if !strings.Contains(text, tc.want) || strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "SCAN") {
-				t.Errorf("plan:\n%s\nwant %q, no scan and no sort", text, tc.want)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { wantPlan(t, db, tc.query, tc.args, tc.want) })
 	}
+}
+
+// wantPlan checks that SQLite's plan of query mentions want and neither
+// scans a table nor sorts.
+func wantPlan(t *testing.T, db *DB, query string, args []any, want string) {
+	t.Helper()
+	text := queryPlan(t, db, query, args)
+	if !strings.Contains(text, want) || strings.Contains(text, "TEMP B-TREE") || strings.Contains(text, "SCAN") {
+		t.Errorf("plan:\n%s\nwant %q, no scan and no sort", text, want)
+	}
+}
+
+// queryPlan returns SQLite's plan of query, one line per step.
+func queryPlan(t *testing.T, db *DB, query string, args []any) string {
+	t.Helper()
+	rows, err := db.reader.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "\n")
 }

@@ -69,7 +69,7 @@ type Config struct {
 	// Notification is how the phone is reached: "qr" (the page shows a QR
 	// code to scan) or "push" (a push notification to the user's registered
 	// device). Default "": the mobile application's mobile.notification.
-	Notification string `json:"notification"`
+	Notification string `json:"notification,omitempty"`
 }
 
 // NewConfig returns a config holding the defaults.
