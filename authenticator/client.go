@@ -256,10 +256,13 @@ func (c *Client) Deny(ctx context.Context, verificationID string, step int) (*de
 }
 
 // Inbox reads the push-mode prompts waiting for the device; the server
-// holds the request up to wait for one to arrive (it may cap the wait).
-// The HTTP client's timeout, if any, must be longer than wait.
+// holds the request up to wait (whole seconds, rounded up; the server
+// allows 60 s at most) for one to arrive. The HTTP client's timeout, if
+// any, must be longer than wait.
 func (c *Client) Inbox(ctx context.Context, wait time.Duration) (*deviceproto.InboxResponse, error) {
-	secs := max(int64(wait/time.Second), 0)
+	// Whole seconds, rounded up: a wait of 0.4 s must not become "0s",
+	// which answers at once.
+	secs := max(int64((wait+time.Second-1)/time.Second), 0)
 	var r deviceproto.InboxResponse
 	err := c.signed(ctx, PathInbox, fmt.Sprintf("wait=%ds", secs), deviceproto.RequestClaims{Action: deviceproto.ActionInbox}, &r)
 	if err != nil {

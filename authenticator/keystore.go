@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -41,7 +42,8 @@ type Keystore struct {
 }
 
 // Open opens the keystore in home, creating the directory (mode 0700) when
-// it does not exist. It refuses a directory other users may access.
+// it does not exist. It refuses a directory other users may access (modes
+// are not checked on Windows).
 func Open(home string) (*Keystore, error) {
 	if home == "" {
 		return nil, errors.New("keystore: no directory given")
@@ -56,7 +58,7 @@ func Open(home string) (*Keystore, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("keystore: %s is not a directory", home)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("keystore: %s may be read by other users (mode %#o); run chmod 700 %s", home, perm, home)
 	}
 	return &Keystore{dir: home}, nil
@@ -188,7 +190,7 @@ func (k *Keystore) Key(e Entry) (*ecdsa.PrivateKey, error) {
 	if err != nil {
 		return nil, fmt.Errorf("keystore: %w", err)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("keystore: %s may be read by other users (mode %#o); run chmod 600 %s", path, perm, path)
 	}
 	b, err := os.ReadFile(path)

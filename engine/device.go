@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/tandem-id/tandem"
@@ -430,24 +431,11 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 func peekAction(compact string) (string, error) {
 	// The action decides which check applies; it is verified with the
 	// signature afterwards, so reading it unverified here is safe.
-	parts := [3]string{}
-	n := 0
-	start := 0
-	for i := 0; i < len(compact) && n < 2; i++ {
-		if compact[i] == '.' {
-			parts[n] = compact[start:i]
-			n++
-			start = i + 1
-		}
+	parts := strings.Split(compact, ".")
+	if len(parts) != 3 {
+		return "", fmt.Errorf("malformed JWS")
 	}
-	if n < 2 {
-		return "", fmt.Errorf("malformed")
-	}
-	end := start
-	for end < len(compact) && compact[end] != '.' {
-		end++
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(compact[start:end])
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil {
 		return "", err
 	}

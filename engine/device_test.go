@@ -454,3 +454,31 @@ func TestPushInboxFirstDeviceWins(t *testing.T) {
 		t.Errorf("push verification: %v %v %v; want completed with device_verified true", v.Status, err, engine.Result(v))
 	}
 }
+
+func TestDenyFailsTheVerification(t *testing.T) {
+	f := setupDevices(t)
+	token, pt := f.handover(t, "web", "mark@gmail.com", true)
+	ph := newPhone(t)
+	s, err := ph.pair(t, f, pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := s.Step.Index
+	jws := ph.sign(t, f, deviceproto.RequestClaims{Challenge: ph.chal, Action: deviceproto.ActionDeny, VerificationID: ph.vid, Step: &step})
+	s, err = f.eng.Answer(t.Context(), jws, "192.0.2.50")
+	if err != nil || s.Status != "failed" {
+		t.Fatalf("deny: %+v %v", s, err)
+	}
+	v, _ := f.eng.Lookup(t.Context(), token, "browser", "")
+	if v.Status != tandem.StatusFailed || engine.Result(v)["web_to_device"] != "false" {
+		t.Errorf("after deny: %s %v", v.Status, engine.Result(v))
+	}
+	audit, _ := f.db.ListAudit(t.Context(), v.ID)
+	denied := false
+	for _, a := range audit {
+		denied = denied || (a.Action == "denied" && strings.Contains(string(a.Detail), "198.51.100.7"))
+	}
+	if !denied {
+		t.Error("the denial is not audited with the web side's address")
+	}
+}

@@ -15,16 +15,28 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := Run(ctx, os.Args[1:], os.Stdout, os.Stderr, os.Getenv)
 	stop()
-	if err == nil {
-		return
+	code, msg := exitStatus(err)
+	if msg != "" {
+		fmt.Fprintln(os.Stderr, "tandem:", msg)
 	}
+	if code != 0 {
+		os.Exit(code)
+	}
+}
+
+// exitStatus returns the exit status for Run's error and the reason to
+// print: 2 for a *usageError, the code of an *exitError, 1 for any other
+// error.
+func exitStatus(err error) (int, string) {
+	var x *exitError
 	var u *usageError
-	if errors.As(err, &u) {
-		if u.msg != "" {
-			fmt.Fprintln(os.Stderr, "tandem:", u.msg)
-		}
-		os.Exit(2)
+	switch {
+	case err == nil:
+		return 0, ""
+	case errors.As(err, &x):
+		return x.code, x.msg
+	case errors.As(err, &u):
+		return 2, u.msg
 	}
-	fmt.Fprintln(os.Stderr, "tandem:", err)
-	os.Exit(1)
+	return 1, err.Error()
 }
