@@ -79,7 +79,27 @@ type Commit struct {
 	Withdraw string
 	// Inbox items to add.
 	Inbox []InboxItem
-	Audit []AuditEvent
+	// UserEvents are appended to the per-user history that limits are
+	// computed from (failures, denials, pushes).
+	UserEvents []UserEvent
+	Audit      []AuditEvent
+}
+
+// User event kinds.
+const (
+	UserPromptFailure = "prompt_failure" // a number prompt failed (wrong pick or timeout)
+	UserDenied        = "denied"         // "this wasn't me"
+	UserPushed        = "pushed"         // prompts were pushed to the user's phones
+	UserAnswered      = "answered"       // a phone took a pushed prompt
+)
+
+// UserEvent is one entry of a user's history.
+type UserEvent struct {
+	Workspace      string
+	UserID         string
+	Kind           string
+	VerificationID string
+	At             time.Time
 }
 
 // RevokeOthers names the devices a Commit revokes.
@@ -118,4 +138,11 @@ type DeviceStore interface {
 
 	// Inbox returns the unexpired inbox items of a device, oldest first.
 	Inbox(ctx context.Context, credID string, now time.Time) ([]InboxItem, error)
+	// UserInbox returns the unexpired inbox items of every device of a
+	// user, oldest first.
+	UserInbox(ctx context.Context, workspace, userID string, now time.Time) ([]InboxItem, error)
+
+	// CountUserEvents returns how many events of kind a user has at or
+	// after since, and the time of the latest one (zero when none).
+	CountUserEvents(ctx context.Context, workspace, userID, kind string, since time.Time) (int, time.Time, error)
 }

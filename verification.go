@@ -80,6 +80,24 @@ type WebContext struct {
 	// BrowserIP and BrowserUserAgent are seen when the link is opened.
 	BrowserIP        string `json:"browser_ip,omitempty"`
 	BrowserUserAgent string `json:"browser_user_agent,omitempty"`
+	// Location is the browser's reading of its position, when a
+	// proximity check needs it. It is attacker-controlled input.
+	Location *WebLocation `json:"location,omitempty"`
+}
+
+// WebLocation is a browser's geolocation reading.
+type WebLocation struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+	// AccuracyM is the browser's accuracy: a 95 % confidence radius.
+	AccuracyM float64 `json:"accuracy_m"`
+	// ReadAt is when the browser took the reading; RecordedAt when the
+	// server received it.
+	ReadAt     time.Time `json:"read_at"`
+	RecordedAt time.Time `json:"recorded_at"`
+	// Purged is set when the raw coordinates were removed after the
+	// workspace's location retention time.
+	Purged bool `json:"purged,omitempty"`
 }
 
 // DeviceContext is what a verification knows of the device that paired.

@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/tandem-id/tandem"
 	"github.com/tandem-id/tandem/deviceproto"
 	"github.com/tandem-id/tandem/module"
+	"github.com/tandem-id/tandem/module/numberprompt"
 	"github.com/tandem-id/tandem/module/webtodevice"
 )
 
@@ -128,6 +130,9 @@ func (e *Engine) NewPairing(ctx context.Context, token, browserKey, addr string)
 	i := v.Current()
 	if v.Status != tandem.StatusInProgress || i < 0 || v.Steps[i].Type != webtodevice.Type || v.Device.CredID != "" {
 		return nil, tandem.Errorf(tandem.ECONFLICT, "No hand-over is waiting for a phone.")
+	}
+	if needsLocation(v, i) && v.Web.Location == nil {
+		return nil, tandem.Refusef(tandem.ECONFLICT, "location_required", "Share this computer's location first: the next steps compare it with your phone's.")
 	}
 	cfg, err := handoverConfig(e, v.Modules[i])
 	if err != nil {
@@ -385,7 +390,8 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 	dev.LastSeenAt, dev.UpdatedAt = now, now
 	c := tandem.Commit{Verification: v, Devices: []*tandem.Device{dev}}
 	if action == deviceproto.ActionDeny {
-		e.failHandover(v, cur, now, "The person on the phone said this wasn't them.", &c)
+		e.failHandover(v, v.Steps[cur].Group, now, "The person on the phone said this wasn't them.", &c)
+		c.UserEvents = append(c.UserEvents, e.userEvent(v, tandem.UserDenied, now))
 		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "denied", addr, now, map[string]any{"cred_id": dev.CredID, "step": cur, "web_ip": v.Web.BrowserIP, "web_user_agent": v.Web.BrowserUserAgent}))
 		if err := e.Store.Commit(ctx, c); err != nil {
 			return nil, err
@@ -460,6 +466,9 @@ func (e *Engine) finishDeviceStep(ctx context.Context, v *tandem.Verification, i
 		v.Claims = map[string]string{}
 	}
 	maps.Copy(v.Claims, out.Claims)
+	for _, kind := range out.Effects.Record {
+		c.UserEvents = append(c.UserEvents, e.userEvent(v, kind, now))
+	}
 	step.FinishedAt = now
 	if !out.Passed {
 		step.Status, step.Reason = tandem.StepFailed, out.Reason
@@ -630,7 +639,8 @@ func (e *Engine) handoverClaims(v *tandem.Verification, passed bool) {
 func (e *Engine) deviceInput(ctx context.Context, v *tandem.Verification, cfg module.Config, now time.Time) module.DeviceInput {
 	in := module.DeviceInput{
 		VerificationID: v.ID, Workspace: v.Workspace, UserID: v.UserID, AllowNewDevice: v.AllowNewDevice,
-		Config: cfg, Claims: maps.Clone(v.Claims), Device: v.Device, Now: now,
+		Config: cfg, Claims: maps.Clone(v.Claims), Device: v.Device, Web: v.Web, Now: now,
+		History: userHistory{store: e.Store, workspace: v.Workspace, userID: v.UserID},
 	}
 	if v.Device.CredID != "" {
 		if d, err := e.Store.GetDevice(ctx, v.Device.CredID); err == nil {
@@ -732,9 +742,23 @@ func (e *Engine) notifyDevices(ctx context.Context, v *tandem.Verification, i in
 	if err != nil || n != tandem.NotifyPush {
 		return err
 	}
+	if needsLocation(v, i) && v.Web.Location == nil {
+		return nil // pushed once the browser's location is recorded
+	}
 	devs, err := e.Store.ListDevices(ctx, v.Workspace, v.UserID)
 	if err != nil {
 		return err
+	}
+	if note, err := e.pushSuppressed(ctx, v, i, now); err != nil {
+		return err
+	} else if note != "" {
+		v.Steps[i].Reason = note
+		c := tandem.Commit{Verification: v, Audit: []tandem.AuditEvent{e.audit(v.Workspace, v.ID, tandem.ActorSystem, "push.suppressed", "", now, map[string]any{"reason": note})}}
+		if err := e.Store.Commit(ctx, c); err != nil && tandem.ErrorCode(err) != tandem.ECONFLICT {
+			return err
+		}
+		e.Events.Publish(v.ID)
+		return nil
 	}
 	c := tandem.Commit{}
 	var targets []tandem.Device
@@ -748,6 +772,7 @@ func (e *Engine) notifyDevices(ctx context.Context, v *tandem.Verification, i in
 		return nil
 	}
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "pushed", "", now, map[string]any{"devices": len(targets)}))
+	c.UserEvents = append(c.UserEvents, e.userEvent(v, tandem.UserPushed, now))
 	if err := e.Store.Commit(ctx, c); err != nil {
 		return err
 	}
@@ -863,6 +888,7 @@ func (e *Engine) Accept(ctx context.Context, compact, addr string) (*deviceproto
 	v.Device = tandem.DeviceContext{CredID: dev.CredID, Platform: dev.Platform, PushType: dev.PushType, PushToken: dev.PushToken, Application: handoverApp(e, v, i), PairedAt: now}
 	c := tandem.Commit{Verification: v, Devices: []*tandem.Device{dev}, Withdraw: v.ID}
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "accepted", addr, now, map[string]any{"cred_id": dev.CredID}))
+	c.UserEvents = append(c.UserEvents, e.userEvent(v, tandem.UserAnswered, now))
 	if err := e.runDevice(ctx, v, now, addr, &c); err != nil {
 		return nil, err
 	}
@@ -886,10 +912,14 @@ type HandoverView struct {
 	Nodes []module.Node
 	// Note tells what happened when a phone was refused.
 	Note string
+	// NeedsLocation is true when the phone's steps compare locations: the
+	// browser's location must be recorded before the code is shown.
+	NeedsLocation bool
+	HasLocation   bool
 }
 
 func (e *Engine) handoverView(v *tandem.Verification, i int) *HandoverView {
-	h := &HandoverView{Paired: v.Device.CredID != "", Note: v.Steps[i].Reason}
+	h := &HandoverView{Paired: v.Device.CredID != "", Note: v.Steps[i].Reason, NeedsLocation: needsLocation(v, i), HasLocation: v.Web.Location != nil}
 	if d := v.CurrentDevice(); d >= 0 && h.Paired {
 		h.Step = v.Steps[d].DisplayName
 		_, h.Nodes = splitState(v.Steps[d].State)
@@ -901,4 +931,179 @@ func newCredID() string {
 	b := make([]byte, 16)
 	rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// userHistory counts a user's events for the modules.
+type userHistory struct {
+	store     tandem.DeviceStore
+	workspace string
+	userID    string
+}
+
+func (h userHistory) Count(ctx context.Context, kind string, since time.Time) (int, time.Time, error) {
+	return h.store.CountUserEvents(ctx, h.workspace, h.userID, kind, since)
+}
+
+func (e *Engine) userEvent(v *tandem.Verification, kind string, now time.Time) tandem.UserEvent {
+	return tandem.UserEvent{Workspace: v.Workspace, UserID: v.UserID, Kind: kind, VerificationID: v.ID, At: now}
+}
+
+// Push fatigue limits.
+const (
+	defaultMuteAfterDeny = 15 * time.Minute
+	pushBackoffBase      = 30 * time.Second
+	pushBackoffMax       = 10 * time.Minute
+	pushBackoffWindow    = 10 * time.Minute
+)
+
+// pushSuppressed decides whether prompts may be pushed to the user's phones
+// for the hand-over at step i. It returns the note the web page shows when
+// they may not: after a recent "this wasn't me" (muted), while another
+// prompt waits unanswered (one at a time), or too soon after unanswered
+// prompts (back-off doubling from 30 s). QR pairing still works then.
+func (e *Engine) pushSuppressed(ctx context.Context, v *tandem.Verification, i int, now time.Time) (string, error) {
+	mute := defaultMuteAfterDeny
+	for j, st := range v.Steps {
+		if st.Side == SideDevice && st.Group == i && st.Type == numberprompt.Type {
+			if c, ferrs := e.Modules.DecodeConfig(st.Type, v.Modules[j].Configs); len(ferrs) == 0 {
+				if npc, ok := c.(*numberprompt.Config); ok {
+					mute = npc.MuteAfterDeny()
+				}
+			}
+		}
+	}
+	if mute > 0 {
+		n, _, err := e.Store.CountUserEvents(ctx, v.Workspace, v.UserID, tandem.UserDenied, now.Add(-mute))
+		if err != nil {
+			return "", err
+		}
+		if n > 0 {
+			return "Prompts to your phones are paused after a recent \"this wasn't me\". Scan the code with your phone instead.", nil
+		}
+	}
+	items, err := e.Store.UserInbox(ctx, v.Workspace, v.UserID, now)
+	if err != nil {
+		return "", err
+	}
+	for _, it := range items {
+		if it.VerificationID != v.ID {
+			return "A prompt is already waiting on your phone. Answer or refuse it first, or scan the code with your phone.", nil
+		}
+	}
+	pushed, last, err := e.Store.CountUserEvents(ctx, v.Workspace, v.UserID, tandem.UserPushed, now.Add(-pushBackoffWindow))
+	if err != nil {
+		return "", err
+	}
+	answered, _, err := e.Store.CountUserEvents(ctx, v.Workspace, v.UserID, tandem.UserAnswered, now.Add(-pushBackoffWindow))
+	if err != nil {
+		return "", err
+	}
+	if unanswered := pushed - answered; unanswered > 0 {
+		wait := pushBackoffBase << min(unanswered-1, 5)
+		if wait > pushBackoffMax {
+			wait = pushBackoffMax
+		}
+		if next := last.Add(wait); now.Before(next) {
+			return fmt.Sprintf("Prompts were sent to your phone recently and not answered. Wait %d seconds, or scan the code with your phone.", int(next.Sub(now).Seconds())+1), nil
+		}
+	}
+	return "", nil
+}
+
+// timeoutIfDue ends the current device step when its module says its time
+// is up (a number prompt nobody answered) and returns the stored state.
+func (e *Engine) timeoutIfDue(ctx context.Context, v *tandem.Verification, now time.Time) (*tandem.Verification, error) {
+	i := v.CurrentDevice()
+	if v.Status != tandem.StatusInProgress || i < 0 || v.Steps[i].Status != tandem.StepRunning {
+		return v, nil
+	}
+	m := v.Modules[i]
+	info, ok := e.Modules.Lookup(m.Type)
+	to, isTO := info.Device.(module.DeviceTimeout)
+	if !ok || !isTO {
+		return v, nil
+	}
+	cfg, ferrs := e.Modules.DecodeConfig(m.Type, m.Configs)
+	if len(ferrs) > 0 {
+		return v, nil
+	}
+	modState, _ := splitState(v.Steps[i].State)
+	out, done := to.TimedOut(cfg, modState, now)
+	if !done {
+		return v, nil
+	}
+	c := tandem.Commit{Verification: v}
+	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.timeout", "", now, map[string]any{"step": i, "type": m.Type}))
+	if err := e.finishDeviceStep(ctx, v, i, out, now, "", &c); err != nil {
+		return nil, err
+	}
+	err := e.Store.Commit(ctx, c)
+	if tandem.ErrorCode(err) == tandem.ECONFLICT {
+		return e.Store.GetVerification(ctx, v.ID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.published(ctx, v, now)
+	return v, nil
+}
+
+// needsLocation reports whether a device step of the hand-over at i
+// compares locations.
+func needsLocation(v *tandem.Verification, i int) bool {
+	for _, st := range v.Steps {
+		if st.Side == SideDevice && st.Group == i && st.Type == "proximity" && st.Status == tandem.StepPending {
+			return true
+		}
+	}
+	return false
+}
+
+// SetWebLocation records the browser's location reading for the
+// hand-over that waits for it. Readings out of range are EINVALID.
+func (e *Engine) SetWebLocation(ctx context.Context, token, browserKey string, loc tandem.WebLocation, addr string) (*tandem.Verification, error) {
+	var errs []tandem.FieldError
+	bad := func(f float64) bool { return math.IsNaN(f) || math.IsInf(f, 0) }
+	if bad(loc.Lat) || loc.Lat < -90 || loc.Lat > 90 {
+		errs = append(errs, tandem.FieldError{Path: "lat", Message: "latitude must be a number from -90 to 90"})
+	}
+	if bad(loc.Lon) || loc.Lon < -180 || loc.Lon > 180 {
+		errs = append(errs, tandem.FieldError{Path: "lon", Message: "longitude must be a number from -180 to 180"})
+	}
+	if bad(loc.AccuracyM) || loc.AccuracyM < 0 || loc.AccuracyM > 1e6 {
+		errs = append(errs, tandem.FieldError{Path: "accuracy_m", Message: "accuracy must be a number of metres from 0 to 1000000"})
+	}
+	if err := tandem.Invalid("The location reading is not valid.", errs); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		v, err := e.Lookup(ctx, token, browserKey, addr)
+		if err != nil {
+			return nil, err
+		}
+		i := v.Current()
+		if v.Status != tandem.StatusInProgress || i < 0 || v.Steps[i].Type != webtodevice.Type || v.Device.CredID != "" || !needsLocation(v, i) {
+			return nil, tandem.Errorf(tandem.ECONFLICT, "No step is waiting for this computer's location.")
+		}
+		now := e.Now()
+		loc.RecordedAt = now
+		if loc.ReadAt.IsZero() || loc.ReadAt.After(now) {
+			loc.ReadAt = now
+		}
+		v.Web.Location = &loc
+		v.UpdatedAt = now
+		c := tandem.Commit{Verification: v, Audit: []tandem.AuditEvent{e.audit(v.Workspace, v.ID, tandem.ActorWeb, "web.location", addr, now, map[string]any{"accuracy_m": loc.AccuracyM})}}
+		err = e.Store.Commit(ctx, c)
+		if tandem.ErrorCode(err) == tandem.ECONFLICT && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		e.Events.Publish(v.ID)
+		if err := e.notifyDevices(ctx, v, i, now); err != nil {
+			e.log().Error("push-mode hand-over: notifying devices failed", "verification", v.ID, "err", err)
+		}
+		return v, nil
+	}
 }

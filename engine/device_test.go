@@ -482,3 +482,11 @@ func TestDenyFailsTheVerification(t *testing.T) {
 		t.Error("the denial is not audited with the web side's address")
 	}
 }
+
+func deviceprotoAccept(vid, chal string) deviceproto.RequestClaims {
+	return deviceproto.RequestClaims{Challenge: chal, Action: deviceproto.ActionAccept, VerificationID: vid}
+}
+
+func deviceprotoDeny(vid, chal string, step int) deviceproto.RequestClaims {
+	return deviceproto.RequestClaims{Challenge: chal, Action: deviceproto.ActionDeny, VerificationID: vid, Step: &step}
+}

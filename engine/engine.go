@@ -562,8 +562,11 @@ func (e *Engine) transition(v *tandem.Verification, to tandem.Status, now time.T
 // state.
 func (e *Engine) expireIfDue(ctx context.Context, v *tandem.Verification) (*tandem.Verification, error) {
 	now := e.Now()
-	if v.Status.Terminal() || now.Before(v.ExpiresAt) {
+	if v.Status.Terminal() {
 		return v, nil
+	}
+	if now.Before(v.ExpiresAt) {
+		return e.timeoutIfDue(ctx, v, now)
 	}
 	if err := e.transition(v, tandem.StatusExpired, now); err != nil {
 		return nil, err

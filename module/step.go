@@ -88,7 +88,18 @@ type DeviceInput struct {
 	// DeviceActive is true when the paired device is an active registered
 	// device of this user.
 	DeviceActive bool
-	Now          time.Time
+	// Web is what is known of the browser, including its location reading
+	// when one was taken.
+	Web tandem.WebContext
+	// History counts the user's past events (see tandem.UserEvent kinds).
+	History UserHistory
+	Now     time.Time
+}
+
+// UserHistory counts a user's events of a kind at or after since and
+// returns the latest one's time.
+type UserHistory interface {
+	Count(ctx context.Context, kind string, since time.Time) (int, time.Time, error)
 }
 
 // DeviceStart is what a device step decides when it becomes current.
@@ -118,6 +129,9 @@ type DeviceStep interface {
 type Effects struct {
 	// Register makes the paired device an active device of the user.
 	Register *Registration
+	// Record appends events of these kinds to the user's history (e.g.
+	// tandem.UserPromptFailure); recorded whether the step passed or not.
+	Record []string
 }
 
 // Registration says how to register the paired device.
@@ -127,4 +141,12 @@ type Registration struct {
 	MaxDevices int
 	// ClearExisting revokes the user's other devices first.
 	ClearExisting bool
+}
+
+// DeviceTimeout is implemented by device steps that end by themselves when
+// nobody answers in time (e.g. a number prompt's ttl_s).
+type DeviceTimeout interface {
+	// TimedOut reports whether the step's time is up at now, and the
+	// outcome it ends with then.
+	TimedOut(cfg Config, state []byte, now time.Time) (Outcome, bool)
 }

@@ -65,6 +65,8 @@ func Info() module.Info {
 		Side:      module.SideDevice,
 		Claims:    []string{ClaimSuccess, ClaimCompletedAt},
 		NewConfig: func() module.Config { return NewConfig() },
+		// A nil Rand: production draws from crypto/rand.
+		Device: Step{},
 	}
 }
 
