@@ -28,6 +28,16 @@ var _ tandem.DeviceStore = (*DB)(nil)
 // Single use is one conditional UPDATE ... RETURNING: of several requests
 // racing for the same token, exactly one sees the row. No error message
 // names a token, hash, challenge, credential id or thumbprint.
+//
+// User events are rows of user_events, with the workspace's row id; they
+// are never updated. They are kept for userEventRetention: each Commit that
+// writes events of a workspace then deletes up to userEventSweep events of
+// that workspace that are more than userEventRetention older than the newest
+// event it wrote, the oldest first. The day is counted from the events'
+// own times, not from the store's clock, and only a Commit with events
+// deletes any. A count over a window longer than userEventRetention may
+// therefore miss events: the limits computed from the history must look
+// back a day at most.
 
 // challengeRetention is how long a challenge is kept after it expired
 // before CreateChallenge deletes it.
@@ -37,33 +47,48 @@ const challengeRetention = time.Hour
 // deletes, so that its cost is bounded even after a long pause.
 const challengeSweep = 100
 
+// userEventRetention is how long before the newest event a Commit writes
+// the older events of the workspace are kept.
+const userEventRetention = 24 * time.Hour
+
+// userEventSweep is the most old user events one Commit deletes per
+// workspace, so that its cost is bounded even after a long pause.
+const userEventSweep = 100
+
 // Commit stores c in one write transaction, in this order: the versioned
 // update of c.Verification exactly as by UpdateVerification; the upsert of
 // c.Devices; c.RevokeOthers; the removal of the inbox items of c.Withdraw;
-// the insertion of c.Inbox; and c.Audit, completed as by UpdateVerification
-// (with c.Verification's workspace and id when it is set). As the
-// revocation follows the upserts, a device of this very commit that is not
-// the kept one ends up revoked, and the kept one is never touched by it.
+// the insertion of c.Inbox; the insertion of c.UserEvents, followed for each
+// of their workspaces by the deletion of up to userEventSweep (100) events
+// of that workspace more than userEventRetention (24 h) older than the
+// newest event written for it; and c.Audit, completed as by
+// UpdateVerification (with c.Verification's workspace and id when it is
+// set). As the revocation follows the upserts, a device of this very commit
+// that is not the kept one ends up revoked, and the kept one is never
+// touched by it.
 //
 // A device is inserted when its CredID is new. Otherwise its UserID, Name,
 // Platform, State, PushType, PushToken, UpdatedAt, LastSeenAt and RevokedAt
 // are written; its workspace, key and CreatedAt stay as first stored. A
 // zero CreatedAt or UpdatedAt is the store's clock, as is a zero
-// RevokeOthers.At and the zero CreatedAt of an inbox item.
+// RevokeOthers.At, the zero CreatedAt of an inbox item and the zero At of a
+// user event. A user event's Kind is not checked against the known kinds;
+// an empty VerificationID is stored as NULL.
 //
 // Errors: EINVALID when the verification is invalid as for
 // UpdateVerification, when a device has no CredID, Workspace or Thumbprint,
 // an unknown State or a PublicKey that is not JSON, when RevokeOthers has no
-// Workspace or UserID, when an inbox item has no expiry, or when an audit
-// detail is not JSON. ECONFLICT when the verification's version is stale,
-// when a new device's key is already that of another device of the
-// workspace, or when a stored device has another workspace or key.
-// ENOTFOUND when the verification, a device's workspace, or the device or
-// verification of an inbox item does not exist. On error nothing is
-// written and c is unchanged. On success, c.Verification's Version and
-// UpdatedAt are set as by UpdateVerification, a zero UpdatedAt of a device
-// is set to the clock's time, and a device's CreatedAt to its stored
-// creation time unless that is the one given.
+// Workspace or UserID, when an inbox item has no expiry, when a user event
+// has no Workspace, UserID or Kind, or when an audit detail is not JSON.
+// ECONFLICT when the verification's version is stale, when a new device's
+// key is already that of another device of the workspace, or when a stored
+// device has another workspace or key. ENOTFOUND when the verification, a
+// device's workspace, the device or verification of an inbox item, or a
+// user event's workspace does not exist. On error nothing is written and c
+// is unchanged. On success, c.Verification's Version and UpdatedAt are set
+// as by UpdateVerification, a zero UpdatedAt of a device is set to the
+// clock's time, and a device's CreatedAt to its stored creation time unless
+// that is the one given; user events are left as given.
 func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 	now := db.Now()
 	var u *verificationUpdate
@@ -110,11 +135,22 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 		}
 		inbox[i] = it
 	}
+	userEvents := make([]tandem.UserEvent, len(c.UserEvents))
+	for i, e := range c.UserEvents {
+		if e.Workspace == "" || e.UserID == "" || e.Kind == "" {
+			return tandem.Errorf(tandem.EINVALID, "user event %d needs a workspace, a user id and a kind", i)
+		}
+		if e.At.IsZero() {
+			e.At = now
+		}
+		userEvents[i] = e
+	}
 	events, err := prepareAudit(c.Audit, c.Verification, now)
 	if err != nil {
 		return err
 	}
-	if u == nil && len(devices) == 0 && revoke == nil && c.Withdraw == "" && len(inbox) == 0 && len(events) == 0 {
+	if u == nil && len(devices) == 0 && revoke == nil && c.Withdraw == "" && len(inbox) == 0 &&
+		len(userEvents) == 0 && len(events) == 0 {
 		return nil
 	}
 
@@ -145,6 +181,9 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 			}
 		}
 		if err := insertInbox(ctx, tx, inbox); err != nil {
+			return err
+		}
+		if err := insertUserEvents(ctx, tx, userEvents, workspaces); err != nil {
 			return err
 		}
 		return insertAudit(ctx, tx, events)
@@ -190,26 +229,37 @@ func checkDevice(d *tandem.Device) error {
 	return nil
 }
 
+// workspaceID returns the row id of the workspace name, or an ENOTFOUND
+// error. workspaces caches workspace ids by name.
+func workspaceID(ctx context.Context, tx *sql.Tx, name string, workspaces map[string]string) (string, error) {
+	if id, ok := workspaces[name]; ok {
+		return id, nil
+	}
+	var id string
+	err := tx.QueryRowContext(ctx, `SELECT id FROM workspaces WHERE name = $1`, name).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", tandem.Errorf(tandem.ENOTFOUND, "workspace %q not found", name)
+	} else if err != nil {
+		return "", fmt.Errorf("find workspace: %w", err)
+	}
+	workspaces[name] = id
+	return id, nil
+}
+
 // upsertDevice inserts or updates the device of r and sets r.created to
 // the stored creation time. workspaces caches workspace ids by name.
 func upsertDevice(ctx context.Context, tx *sql.Tx, r *deviceRow, workspaces map[string]string) error {
 	d := r.d
-	wsID, ok := workspaces[d.Workspace]
-	if !ok {
-		err := tx.QueryRowContext(ctx, `SELECT id FROM workspaces WHERE name = $1`, d.Workspace).Scan(&wsID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return tandem.Errorf(tandem.ENOTFOUND, "workspace %q not found", d.Workspace)
-		} else if err != nil {
-			return fmt.Errorf("find workspace: %w", err)
-		}
-		workspaces[d.Workspace] = wsID
+	wsID, err := workspaceID(ctx, tx, d.Workspace, workspaces)
+	if err != nil {
+		return err
 	}
 	// The key of a device is unique in its workspace. Checked first, as the
 	// upsert below only resolves conflicts of cred_id. (On engines with
 	// concurrent writers, a race between this check and the insert ends in
 	// a constraint error rather than ECONFLICT.)
 	var owner string
-	err := tx.QueryRowContext(ctx, `SELECT cred_id FROM devices WHERE workspace_id = $1 AND thumbprint = $2`,
+	err = tx.QueryRowContext(ctx, `SELECT cred_id FROM devices WHERE workspace_id = $1 AND thumbprint = $2`,
 		wsID, d.Thumbprint).Scan(&owner)
 	if err == nil && owner != d.CredID {
 		return tandem.Errorf(tandem.ECONFLICT, "another device of workspace %q has this key", d.Workspace)
@@ -281,6 +331,59 @@ func insertInbox(ctx context.Context, tx *sql.Tx, items []tandem.InboxItem) erro
 	}
 	return nil
 }
+
+// userEventColumns is the number of columns insertUserEvents writes per
+// event.
+const userEventColumns = 5
+
+// insertUserEvents writes events with one statement, then deletes, for each
+// of their workspaces, up to userEventSweep events of the workspace more than
+// userEventRetention older than the newest event written for it.
+// workspaces caches workspace ids by name.
+func insertUserEvents(ctx context.Context, tx *sql.Tx, events []tandem.UserEvent, workspaces map[string]string) error {
+	if len(events) == 0 {
+		return nil
+	}
+	var order []string           // workspace ids, in order of appearance
+	newest := map[string]int64{} // workspace id → newest time written
+	var q strings.Builder
+	q.WriteString(`INSERT INTO user_events (workspace_id, user_id, kind, verification_id, at) VALUES `)
+	writeValues(&q, len(events), userEventColumns)
+	args := make([]any, 0, len(events)*userEventColumns)
+	for _, e := range events {
+		wsID, err := workspaceID(ctx, tx, e.Workspace, workspaces)
+		if err != nil {
+			return err
+		}
+		at := millis(e.At)
+		if n, ok := newest[wsID]; !ok {
+			order = append(order, wsID)
+			newest[wsID] = at
+		} else if at > n {
+			newest[wsID] = at
+		}
+		var vid any
+		if e.VerificationID != "" {
+			vid = e.VerificationID
+		}
+		args = append(args, wsID, e.UserID, e.Kind, vid, at)
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("insert user events: %w", err)
+	}
+	for _, wsID := range order {
+		cutoff := newest[wsID] - userEventRetention.Milliseconds()
+		if _, err := tx.ExecContext(ctx, sweepUserEventsQuery, wsID, cutoff, userEventSweep); err != nil {
+			return fmt.Errorf("delete old user events: %w", err)
+		}
+	}
+	return nil
+}
+
+// sweepUserEventsQuery deletes up to $3 events of the workspace $1 older
+// than $2, the oldest first, through the index user_events_at.
+const sweepUserEventsQuery = `DELETE FROM user_events WHERE id IN
+	(SELECT id FROM user_events WHERE workspace_id = $1 AND at < $2 ORDER BY at LIMIT $3)`
 
 // exists reports whether the COUNT(*) query with one argument counts a row.
 func exists(ctx context.Context, tx *sql.Tx, query string, arg any) (bool, error) {
@@ -511,9 +614,38 @@ const inboxQuery = `SELECT id, cred_id, verification_id, step, created_at, expir
 // oldest first (ties in insertion order). The list is empty, not nil, when
 // there are none.
 func (db *DB) Inbox(ctx context.Context, credID string, now time.Time) ([]tandem.InboxItem, error) {
-	rows, err := db.reader.QueryContext(ctx, inboxQuery, credID, millis(now))
+	items, err := db.inbox(ctx, inboxQuery, credID, millis(now))
 	if err != nil {
 		return nil, fmt.Errorf("inbox: %w", err)
+	}
+	return items, nil
+}
+
+// userInboxQuery selects the unexpired items of every device of a user of
+// a workspace, oldest first.
+const userInboxQuery = `SELECT i.id, i.cred_id, i.verification_id, i.step, i.created_at, i.expires_at
+	FROM inbox i JOIN devices d ON d.cred_id = i.cred_id
+	WHERE d.workspace_id = (SELECT id FROM workspaces WHERE name = $1) AND d.user_id = $2
+	AND i.expires_at > $3 ORDER BY i.created_at, i.id`
+
+// UserInbox returns the items that expire after now of every device of the
+// user userID of the workspace, whatever the device's state, oldest first
+// (ties in insertion order). The list is empty, not nil, when there are
+// none, also when the workspace does not exist.
+func (db *DB) UserInbox(ctx context.Context, workspace, userID string, now time.Time) ([]tandem.InboxItem, error) {
+	items, err := db.inbox(ctx, userInboxQuery, workspace, userID, millis(now))
+	if err != nil {
+		return nil, fmt.Errorf("user inbox: %w", err)
+	}
+	return items, nil
+}
+
+// inbox returns the inbox items selected by query, whose columns are those
+// of inboxQuery.
+func (db *DB) inbox(ctx context.Context, query string, args ...any) ([]tandem.InboxItem, error) {
+	rows, err := db.reader.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	out := []tandem.InboxItem{}
@@ -521,13 +653,34 @@ func (db *DB) Inbox(ctx context.Context, credID string, now time.Time) ([]tandem
 		var it tandem.InboxItem
 		var created, expires int64
 		if err := rows.Scan(&it.ID, &it.CredID, &it.VerificationID, &it.Step, &created, &expires); err != nil {
-			return nil, fmt.Errorf("inbox: %w", err)
+			return nil, err
 		}
 		it.CreatedAt, it.ExpiresAt = fromMillis(created), fromMillis(expires)
 		out = append(out, it)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("inbox: %w", err)
+		return nil, err
 	}
 	return out, nil
+}
+
+// countUserEventsQuery counts the events of a kind of a user of a
+// workspace at or after a time, through the index user_events_user.
+const countUserEventsQuery = `SELECT COUNT(*), MAX(at) FROM user_events
+	WHERE workspace_id = (SELECT id FROM workspaces WHERE name = $1)
+	AND user_id = $2 AND kind = $3 AND at >= $4`
+
+// CountUserEvents returns how many events of kind the user userID of the
+// workspace has at or after since (to the millisecond), and the time of the
+// latest of them in UTC, zero when there is none. An unknown workspace has
+// no events. Events are only kept for a day (see Commit), so a since more
+// than a day before the latest event written may miss some.
+func (db *DB) CountUserEvents(ctx context.Context, workspace, userID, kind string, since time.Time) (int, time.Time, error) {
+	var n int
+	var latest sql.NullInt64
+	if err := db.reader.QueryRowContext(ctx, countUserEventsQuery, workspace, userID, kind, millis(since)).
+		Scan(&n, &latest); err != nil {
+		return 0, time.Time{}, fmt.Errorf("count user events: %w", err)
+	}
+	return n, fromNullMillis(latest), nil
 }

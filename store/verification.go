@@ -31,8 +31,10 @@ var _ tandem.VerificationStore = (*DB)(nil)
 // Step.FinishedAt is stored as NULL and comes back zero. An empty
 // BrowserHash or Step.State is stored as NULL and comes back nil; State is
 // kept as bytes, byte for byte, and is not checked to be JSON.
-// Device.PairedAt is kept to the millisecond in UTC like the other times; a
-// zero PairedAt is left out of the JSON and comes back zero. Steps stored
+// Device.PairedAt, Web.Location.ReadAt and Web.Location.RecordedAt are kept
+// to the millisecond in UTC like the other times; a zero PairedAt is left
+// out of the JSON and comes back zero, and a nil Web.Location comes back
+// nil. Steps stored
 // before migration 00003 come back with Side "web" and Group -1, and such
 // verifications with a zero Device.
 
@@ -381,17 +383,22 @@ type encodedState struct {
 }
 
 // encodeState returns the JSON text of v's web context, device context and
-// claims. Device.PairedAt is kept to the millisecond, in UTC.
+// claims. Device.PairedAt and the times of Web.Location are kept to the
+// millisecond, in UTC; v is not changed.
 func encodeState(v *tandem.Verification) (encodedState, error) {
 	var st encodedState
 	var err error
-	if st.web, err = marshalJSON(v.Web); err != nil {
+	web := v.Web
+	if web.Location != nil {
+		loc := *web.Location
+		loc.ReadAt, loc.RecordedAt = storedTime(loc.ReadAt), storedTime(loc.RecordedAt)
+		web.Location = &loc
+	}
+	if st.web, err = marshalJSON(web); err != nil {
 		return st, fmt.Errorf("encode web context: %w", err)
 	}
 	device := v.Device
-	if !device.PairedAt.IsZero() {
-		device.PairedAt = fromMillis(millis(device.PairedAt))
-	}
+	device.PairedAt = storedTime(device.PairedAt)
 	if st.device, err = marshalJSON(device); err != nil {
 		return st, fmt.Errorf("encode device context: %w", err)
 	}
@@ -399,6 +406,15 @@ func encodeState(v *tandem.Verification) (encodedState, error) {
 		return st, fmt.Errorf("encode claims: %w", err)
 	}
 	return st, nil
+}
+
+// storedTime returns t as a JSON document keeps it: to the millisecond, in
+// UTC, and zero when zero.
+func storedTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return fromMillis(millis(t))
 }
 
 // marshalJSON is json.Marshal without HTML escaping, so that JSON text that

@@ -58,6 +58,7 @@ func RunDevices(t *testing.T, open func(t *testing.T) DeviceStore) {
 	t.Run("Inbox", func(t *testing.T) { testInbox(t, open(t)) })
 	t.Run("Inbox/Unknown", func(t *testing.T) { testInboxUnknown(t, open(t)) })
 	t.Run("DeleteWorkspace/Cascade", func(t *testing.T) { testDeviceCascade(t, open(t)) })
+	runUserEvents(t, open)
 }
 
 // sampleDeviceRecord returns an active device of the workspace acme with
@@ -471,9 +472,11 @@ func testCommitStale(t *testing.T, s DeviceStore) {
 		RevokeOthers: &tandem.RevokeOthers{Workspace: "acme", UserID: "user-1", KeepCredID: "d-new", At: t0},
 		Withdraw:     "v2",
 		Inbox:        []tandem.InboxItem{{CredID: "d-new", VerificationID: "v1", Step: 1, ExpiresAt: v.ExpiresAt}},
+		UserEvents:   []tandem.UserEvent{userEvent("user-1", tandem.UserDenied, t0)},
 		Audit:        []tandem.AuditEvent{{Actor: tandem.ActorDevice, Action: "stale", At: t0}},
 	})
 	wantCode(t, err, tandem.ECONFLICT)
+	wantUserEvents(t, s, "acme", "user-1", tandem.UserDenied, time.Time{}, 0, time.Time{})
 	if v.Version != 1 {
 		t.Errorf("version %d after a refused commit, want 1", v.Version)
 	}
@@ -513,7 +516,8 @@ func testCommitLateFailure(t *testing.T, s DeviceStore) {
 		{tandem.InboxItem{CredID: "d1", VerificationID: "ghost", ExpiresAt: v.ExpiresAt}, tandem.ENOTFOUND},
 		{tandem.InboxItem{CredID: "d1", VerificationID: "v1"}, tandem.EINVALID},
 	} {
-		err := s.Commit(ctx, tandem.Commit{Verification: v, Devices: []*tandem.Device{d}, Inbox: []tandem.InboxItem{c.item}})
+		err := s.Commit(ctx, tandem.Commit{Verification: v, Devices: []*tandem.Device{d}, Inbox: []tandem.InboxItem{c.item},
+			UserEvents: []tandem.UserEvent{userEvent("user-1", tandem.UserPushed, t0)}})
 		wantCode(t, err, c.code)
 		if v.Version != 1 {
 			t.Fatalf("version %d after a failed commit, want 1", v.Version)
@@ -525,6 +529,7 @@ func testCommitLateFailure(t *testing.T, s DeviceStore) {
 	if n := len(inbox(t, s, "d1", t0)); n != 0 {
 		t.Errorf("%d inbox items after failed commits, want 0", n)
 	}
+	wantUserEvents(t, s, "acme", "user-1", tandem.UserPushed, time.Time{}, 0, time.Time{})
 }
 
 func testRevokeOthers(t *testing.T, s DeviceStore) {
@@ -929,6 +934,9 @@ func testDeviceCascade(t *testing.T, s DeviceStore) {
 	if _, err := s.UsePairing(ctx, pairingHash(2), t0); err != nil {
 		t.Fatal(err)
 	}
+	otherEvent := userEvent("user-1", tandem.UserDenied, t0)
+	otherEvent.Workspace = "other"
+	commit(t, s, tandem.Commit{UserEvents: []tandem.UserEvent{userEvent("user-1", tandem.UserDenied, t0), otherEvent}})
 
 	if err := s.DeleteWorkspace(ctx, "acme"); err != nil {
 		t.Fatal(err)
@@ -949,6 +957,8 @@ func testDeviceCascade(t *testing.T, s DeviceStore) {
 	_, err = s.UsePairing(ctx, pairingHash(1), t0)
 	wantCode(t, err, tandem.ENOTFOUND)
 	wantDevice(t, s, elsewhere)
+	wantUserEvents(t, s, "acme", "user-1", tandem.UserDenied, time.Time{}, 0, time.Time{})
+	wantUserEvents(t, s, "other", "user-1", tandem.UserDenied, time.Time{}, 1, t0)
 
 	// The cred id, the key, the verification id and the pairing hashes
 	// are free again.
@@ -962,5 +972,10 @@ func testDeviceCascade(t *testing.T, s DeviceStore) {
 	}
 	if _, err := s.UsePairing(ctx, pairingHash(2), t0); err != nil {
 		t.Errorf("use of a pairing recreated after the delete: %v", err)
+	}
+	// The recreated workspace has no history.
+	wantUserEvents(t, s, "acme", "user-1", tandem.UserDenied, time.Time{}, 0, time.Time{})
+	if n := len(userInbox(t, s, "acme", "user-1", t0)); n != 0 {
+		t.Errorf("the recreated user has %d inbox items", n)
 	}
 }

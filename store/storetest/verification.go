@@ -139,6 +139,11 @@ func stored(v *tandem.Verification) *tandem.Verification {
 	}
 	c.CreatedAt, c.UpdatedAt, c.ExpiresAt, c.FinishedAt = ms(v.CreatedAt), ms(v.UpdatedAt), ms(v.ExpiresAt), ms(v.FinishedAt)
 	c.Device.PairedAt = ms(v.Device.PairedAt)
+	if v.Web.Location != nil {
+		loc := *v.Web.Location
+		loc.ReadAt, loc.RecordedAt = ms(loc.ReadAt), ms(loc.RecordedAt)
+		c.Web.Location = &loc
+	}
 	c.Steps = nil
 	for _, s := range v.Steps {
 		s.StartedAt, s.FinishedAt = ms(s.StartedAt), ms(s.FinishedAt)
@@ -152,6 +157,9 @@ func wantUTC(t *testing.T, v *tandem.Verification) {
 	t.Helper()
 	times := map[string]time.Time{"CreatedAt": v.CreatedAt, "UpdatedAt": v.UpdatedAt, "ExpiresAt": v.ExpiresAt, "FinishedAt": v.FinishedAt,
 		"Device.PairedAt": v.Device.PairedAt}
+	if v.Web.Location != nil {
+		times["Web.Location.ReadAt"], times["Web.Location.RecordedAt"] = v.Web.Location.ReadAt, v.Web.Location.RecordedAt
+	}
 	for i, s := range v.Steps {
 		times[fmt.Sprintf("Steps[%d].StartedAt", i)] = s.StartedAt
 		times[fmt.Sprintf("Steps[%d].FinishedAt", i)] = s.FinishedAt
@@ -217,6 +225,9 @@ func testVerificationRoundTrip(t *testing.T, s Store) {
 	started := v.CreatedAt.Add(1500 * time.Microsecond)
 	v.Status = tandem.StatusInProgress
 	v.Web.BrowserIP, v.Web.BrowserUserAgent = "198.51.100.1", "Firefox"
+	v.Web.Location = &tandem.WebLocation{Lat: 12.971598765432, Lon: -77.594612345678, AccuracyM: 35.25,
+		ReadAt: v.CreatedAt.Add(30*time.Second + 456*time.Microsecond), RecordedAt: v.CreatedAt.Add(31*time.Second + 789*time.Microsecond)}
+	locBefore := *v.Web.Location
 	v.Steps[0] = tandem.Step{Index: 0, Type: "number_prompt", DisplayName: "Phone number", Status: tandem.StepPassed,
 		Attempts: 2, Side: "web", Group: -1, State: json.RawMessage(`{"drawn":42}`),
 		StartedAt: started, FinishedAt: started.Add(time.Second + 999*time.Microsecond)}
@@ -232,11 +243,26 @@ func testVerificationRoundTrip(t *testing.T, s Store) {
 	if diff := cmp.Diff(&want, v, cmpopts.IgnoreFields(tandem.Verification{}, "Version")); diff != "" {
 		t.Errorf("create changed the verification (-before +after):\n%s", diff)
 	}
+	if diff := cmp.Diff(&locBefore, v.Web.Location); diff != "" {
+		t.Errorf("create changed the location (-before +after):\n%s", diff)
+	}
 	wantStored(t, s, v)
 
 	got := getVerification(t, s, "v1")
 	if _, ok := got.Metadata["seats"].(float64); !ok {
 		t.Errorf("metadata number came back as %T, want float64", got.Metadata["seats"])
+	}
+
+	// An update replaces the location (here by a purged reading, without
+	// coordinates), then removes it: nil comes back nil.
+	v.Web.Location = &tandem.WebLocation{AccuracyM: 35.25, ReadAt: locBefore.ReadAt, RecordedAt: locBefore.RecordedAt, Purged: true}
+	updateVerification(t, s, v)
+	wantStored(t, s, v)
+	v.Web.Location = nil
+	updateVerification(t, s, v)
+	wantStored(t, s, v)
+	if got := getVerification(t, s, "v1"); got.Web.Location != nil {
+		t.Errorf("location %+v after removing it, want nil", got.Web.Location)
 	}
 }
 
