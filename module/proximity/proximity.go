@@ -65,6 +65,7 @@ func Info() module.Info {
 		Claims: []string{ClaimVerified, ClaimVerifiedAt, ClaimWebLat, ClaimWebLong, ClaimWebGeoAcc,
 			ClaimMobLat, ClaimMobLong, ClaimWebMobDist, ClaimReadAt, ClaimWebIP},
 		NewConfig: func() module.Config { return NewConfig() },
+		Device:    Step{},
 	}
 }
 
@@ -78,7 +79,7 @@ type Config struct {
 	// pointer so that a missing value is told apart from 0.
 	DistanceM *float64 `json:"distance_m"`
 	// MaxWebAccuracyM is the worst browser accuracy (a 95 % radius, in
-	// metres) accepted; a reading less accurate is inconclusive. Optional:
+	// metres) accepted; a reading less accurate fails the step. Optional:
 	// nil means DistanceM (see WebAccuracyCap). More than 0, at most 5000.
 	MaxWebAccuracyM *float64 `json:"max_web_accuracy_m,omitempty"`
 	// MaxAgeS is the oldest a location reading may be, in seconds. 5 to
