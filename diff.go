@@ -17,6 +17,8 @@ func Diff(cur *WorkspaceDoc, desired WorkspaceDoc) []Change {
 	if cur == nil {
 		changes = append(changes, Change{"created", "workspace", desired.Name})
 		cur = &WorkspaceDoc{}
+	} else if !jsonEqual(cur.Settings, desired.Settings) {
+		changes = append(changes, Change{"changed", "workspace", desired.Name})
 	}
 	changes = append(changes, diffNamed("application", cur.Applications, desired.Applications, func(a Application) string { return a.Name })...)
 	changes = append(changes, diffNamed("workflow", cur.Workflows, desired.Workflows, func(w Workflow) string { return w.Name })...)

@@ -216,4 +216,8 @@ type VerificationStore interface {
 	AddAudit(ctx context.Context, events ...AuditEvent) error
 	// ListAudit returns the audit events of a verification, oldest first.
 	ListAudit(ctx context.Context, verificationID string) ([]AuditEvent, error)
+	// LocationsToPurge returns the ids of up to limit verifications of a
+	// workspace that ended before before and still hold raw coordinates
+	// (a WebLocation that is not Purged).
+	LocationsToPurge(ctx context.Context, workspace string, before time.Time, limit int) ([]string, error)
 }

@@ -26,9 +26,18 @@ const DefaultLinkExpiry = 600
 // document `tandem apply` reads and PUT /admin/v1/workspaces/{name} takes.
 // Applying the same document twice changes nothing.
 type WorkspaceDoc struct {
-	Name         string        `json:"name"`
-	Applications []Application `json:"applications"`
-	Workflows    []Workflow    `json:"workflows"`
+	Name         string             `json:"name"`
+	Settings     *WorkspaceSettings `json:"settings,omitempty"`
+	Applications []Application      `json:"applications"`
+	Workflows    []Workflow         `json:"workflows"`
+}
+
+// WorkspaceSettings are a workspace's own settings.
+type WorkspaceSettings struct {
+	// LocationRetentionS, when set, is how long after a verification ends
+	// its raw coordinates (the browser's and the phone's) are kept; then
+	// they are purged, and the decision and the distance stay.
+	LocationRetentionS int `json:"location_retention_s,omitempty"`
 }
 
 // Application is what an integrator calls: it has credentials, a way to reach

@@ -610,6 +610,48 @@ func (e *Engine) Sweep(ctx context.Context) (int, error) {
 	}
 }
 
+// PurgeLocations removes the raw coordinates of verifications that ended
+// longer ago than their workspace's location_retention_s, keeping the
+// decision and the distance. It returns how many it purged.
+func (e *Engine) PurgeLocations(ctx context.Context) (int, error) {
+	wss, err := e.Store.ListWorkspaces(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, ws := range wss {
+		st := ws.Doc.Settings
+		if st == nil || st.LocationRetentionS <= 0 {
+			continue
+		}
+		now := e.Now()
+		ids, err := e.Store.LocationsToPurge(ctx, ws.Doc.Name, now.Add(-time.Duration(st.LocationRetentionS)*time.Second), sweepBatchSize)
+		if err != nil {
+			return n, err
+		}
+		for _, id := range ids {
+			v, err := e.Store.GetVerification(ctx, id)
+			if err != nil {
+				return n, err
+			}
+			if v.Web.Location != nil {
+				v.Web.Location = &tandem.WebLocation{AccuracyM: v.Web.Location.AccuracyM, ReadAt: v.Web.Location.ReadAt, RecordedAt: v.Web.Location.RecordedAt, Purged: true}
+			}
+			for _, k := range []string{"web_lat", "web_long", "mob_lat", "mob_long"} {
+				delete(v.Claims, k)
+			}
+			err = e.Store.UpdateVerification(ctx, v, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "location.purged", "", now, map[string]any{"retention_s": st.LocationRetentionS}))
+			if err != nil && tandem.ErrorCode(err) != tandem.ECONFLICT {
+				return n, err
+			}
+			if err == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
 // RunSweeper calls Sweep every interval until ctx is done.
 func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
@@ -623,6 +665,11 @@ func (e *Engine) RunSweeper(ctx context.Context, interval time.Duration) {
 				e.log().Error("expiry sweep failed", "err", err)
 			} else if n > 0 {
 				e.log().Info("expired verifications", "count", n)
+			}
+			if n, err := e.PurgeLocations(ctx); err != nil {
+				e.log().Error("location purge failed", "err", err)
+			} else if n > 0 {
+				e.log().Info("purged locations", "count", n)
 			}
 		}
 	}

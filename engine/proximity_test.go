@@ -109,3 +109,55 @@ func TestProximityHandover(t *testing.T) {
 		})
 	}
 }
+
+func TestLocationPurge(t *testing.T) {
+	ctx := t.Context()
+	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	env, _ := rules.NewEnv()
+	v := &spec.Validator{Modules: all.Registry(), Rules: env}
+	var doc tandem.WorkspaceDoc
+	json.Unmarshal([]byte(proximityWorkspace), &doc)
+	doc.Settings = &tandem.WorkspaceSettings{LocationRetentionS: 3600}
+	if _, err := v.Apply(ctx, db, doc, tandem.AnyVersion); err != nil {
+		t.Fatal(err)
+	}
+	c := newClock()
+	db.Now = c.Now
+	f := &devFixture{db: db, clock: c}
+	f.eng = &engine.Engine{Store: db, Modules: v.Modules, Rules: env, Events: events.NewHub(), Now: c.Now, PublicURL: "https://verify.example"}
+	web, _ := db.GetApplication(ctx, "acme", "web")
+	cr, _ := f.eng.Create(ctx, web, engine.CreateRequest{UserID: "mark", AllowNewDevice: true}, "")
+	token := strings.TrimPrefix(cr.URL, "https://verify.example/v/")
+	f.eng.Open(ctx, token, "browser", "203.0.113.10", "")
+	f.eng.SetWebLocation(ctx, token, "browser", tandem.WebLocation{Lat: 12.94739, Lon: 80.24207, AccuracyM: 10, ReadAt: c.Now()}, "")
+	p, _ := f.eng.NewPairing(ctx, token, "browser", "")
+	ph := newPhone(t)
+	s, err := ph.pair(t, f, strings.TrimPrefix(p.URL, "https://verify.example/d/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ph.answer(t, f, s.Step.Index, map[string]any{"location": deviceproto.Location{Lat: 12.9474, Lon: 80.2421, AccuracyM: 5, ReadAt: c.Now().Unix()}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.eng.PurgeLocations(ctx); err != nil || n != 0 {
+		t.Fatalf("purge before the retention time: %d %v", n, err)
+	}
+	c.Add(61 * time.Minute)
+	if n, err := f.eng.PurgeLocations(ctx); err != nil || n != 1 {
+		t.Fatalf("purge after the retention time: %d %v, want 1", n, err)
+	}
+	vv, _ := f.eng.Lookup(ctx, token, "browser", "")
+	res := engine.Result(vv)
+	for _, k := range []string{"web_lat", "web_long", "mob_lat", "mob_long"} {
+		if _, ok := res[k]; ok {
+			t.Errorf("claim %s kept after the purge", k)
+		}
+	}
+	if res["proximity_verified"] != "true" || res["web_mob_dist"] == "" || vv.Web.Location == nil || !vv.Web.Location.Purged || vv.Web.Location.Lat != 0 {
+		t.Errorf("after the purge: claims %v, location %+v; want the decision and distance kept and coordinates gone", res, vv.Web.Location)
+	}
+}

@@ -21,20 +21,22 @@ import (
 
 // Limits of a workspace document.
 const (
-	MaxModules        = 32
-	MaxDisplayName    = 100
-	MaxDescription    = 1000
-	MinLinkExpiry     = 60
-	MaxLinkExpiry     = 86400
-	MaxRedirectURLs   = 20
-	MaxPushTitle      = 100
-	MaxPushBody       = 240
-	maxApplications   = 200
-	maxWorkflows      = 200
-	webToDeviceType   = "web_to_device"
-	numberPromptType  = "number_prompt"
-	proximityType     = "proximity"
-	namePatternString = `^[a-z0-9][a-z0-9_-]{0,62}$`
+	MaxModules           = 32
+	MaxDisplayName       = 100
+	MaxDescription       = 1000
+	MinLinkExpiry        = 60
+	MaxLinkExpiry        = 86400
+	MaxRedirectURLs      = 20
+	MaxPushTitle         = 100
+	MaxPushBody          = 240
+	MinLocationRetention = 60
+	MaxLocationRetention = 365 * 24 * 3600
+	maxApplications      = 200
+	maxWorkflows         = 200
+	webToDeviceType      = "web_to_device"
+	numberPromptType     = "number_prompt"
+	proximityType        = "proximity"
+	namePatternString    = `^[a-z0-9][a-z0-9_-]{0,62}$`
 )
 
 var namePattern = regexp.MustCompile(namePatternString)
@@ -65,6 +67,15 @@ func (v *Validator) Validate(doc tandem.WorkspaceDoc) (tandem.WorkspaceDoc, erro
 	}
 	out := tandem.WorkspaceDoc{Name: doc.Name}
 	checkName(add, "name", doc.Name, "workspace")
+	if st := doc.Settings; st != nil {
+		if r := st.LocationRetentionS; r != 0 && (r < MinLocationRetention || r > MaxLocationRetention) {
+			add("settings.location_retention_s", "location_retention_s must be from %d to %d seconds (one year), not %d; leave it out to keep coordinates", MinLocationRetention, MaxLocationRetention, r)
+		}
+		if *st != (tandem.WorkspaceSettings{}) {
+			cp := *st
+			out.Settings = &cp
+		}
+	}
 
 	if len(doc.Applications) > maxApplications {
 		add("applications", "a workspace has at most %d applications", maxApplications)

@@ -37,6 +37,12 @@ var _ tandem.VerificationStore = (*DB)(nil)
 // nil. Steps stored
 // before migration 00003 come back with Side "web" and Group -1, and such
 // verifications with a zero Device.
+//
+// The column location_at tells the purge sweep (LocationsToPurge) which
+// verifications still hold raw coordinates: it is Web.Location.RecordedAt
+// (or, when that is zero, UpdatedAt) while Web.Location is set and not
+// Purged, and NULL otherwise. CreateVerification and UpdateVerification
+// keep it.
 
 // verificationColumns are the columns read for a verification, in the order
 // of scanVerification.
@@ -97,13 +103,14 @@ func (db *DB) CreateVerification(ctx context.Context, v *tandem.Verification, au
 		}
 		r, err := tx.ExecContext(ctx, `INSERT INTO verifications (id, workspace_id, app_id, application,
 			workflow, modules, user_id, allow_new_device, metadata, redirect_url, web, device, status,
-			claims, reason, link_hash, browser_hash, created_at, updated_at, expires_at, finished_at, version)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1)
+			claims, reason, link_hash, browser_hash, created_at, updated_at, expires_at, finished_at, location_at,
+			version)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, 1)
 			ON CONFLICT DO NOTHING`,
 			v.ID, wsID, v.AppID, v.Application, v.Workflow, modules, v.UserID,
 			v.AllowNewDevice, metadata, v.RedirectURL, st.web, st.device, string(v.Status), st.claims, v.Reason,
 			v.LinkHash, nullBytes(v.BrowserHash), millis(created), millis(updated), millis(v.ExpiresAt),
-			nullMillis(v.FinishedAt))
+			nullMillis(v.FinishedAt), locationAt(v, updated))
 		if err := oneRow(r, err); err == errNoRow {
 			return createConflict(ctx, tx, v.ID)
 		} else if err != nil {
@@ -328,10 +335,11 @@ func (u *verificationUpdate) write(ctx context.Context, tx *sql.Tx) error {
 	v := u.v
 	r, err := tx.ExecContext(ctx, `UPDATE verifications SET web = $3, device = $4, status = $5, claims = $6,
 		reason = $7, browser_hash = $8, updated_at = $9, expires_at = $10, finished_at = $11,
-		version = version + 1
+		location_at = $12, version = version + 1
 		WHERE id = $1 AND version = $2`,
 		v.ID, v.Version, u.state.web, u.state.device, string(v.Status), u.state.claims, v.Reason,
-		nullBytes(v.BrowserHash), millis(u.updated), millis(v.ExpiresAt), nullMillis(v.FinishedAt))
+		nullBytes(v.BrowserHash), millis(u.updated), millis(v.ExpiresAt), nullMillis(v.FinishedAt),
+		locationAt(v, u.updated))
 	if err := oneRow(r, err); err == errNoRow {
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM verifications WHERE id = $1`, v.ID).Scan(&n); err != nil {
@@ -406,6 +414,19 @@ func encodeState(v *tandem.Verification) (encodedState, error) {
 		return st, fmt.Errorf("encode claims: %w", err)
 	}
 	return st, nil
+}
+
+// locationAt is the stored location_at of v written at updated: when its
+// raw browser coordinates were recorded, or NULL when it holds none.
+func locationAt(v *tandem.Verification, updated time.Time) any {
+	loc := v.Web.Location
+	if loc == nil || loc.Purged {
+		return nil
+	}
+	if !loc.RecordedAt.IsZero() {
+		return millis(loc.RecordedAt)
+	}
+	return millis(updated)
 }
 
 // storedTime returns t as a JSON document keeps it: to the millisecond, in
@@ -501,6 +522,43 @@ func (db *DB) ExpiredVerifications(ctx context.Context, now time.Time, limit int
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("expired verifications: %w", err)
+	}
+	return ids, nil
+}
+
+// locationsQuery selects the verifications of a workspace whose raw
+// coordinates may be purged. Its "location_at IS NOT NULL" is the condition
+// of the partial index verifications_location, which the planner uses only
+// when the query states it.
+const locationsQuery = `SELECT id FROM verifications
+	WHERE workspace_id = (SELECT id FROM workspaces WHERE name = $1)
+	AND location_at IS NOT NULL AND finished_at IS NOT NULL AND finished_at < $2
+	ORDER BY finished_at, id LIMIT $3`
+
+// LocationsToPurge returns the ids of up to limit verifications of the named
+// workspace that finished before before and still hold raw coordinates (a
+// Web.Location that is not Purged), the earliest finished first (ties by
+// id). An unknown workspace, or a limit of zero or less, returns none. The
+// list is empty, not nil, when there are none.
+func (db *DB) LocationsToPurge(ctx context.Context, workspace string, before time.Time, limit int) ([]string, error) {
+	ids := []string{}
+	if limit <= 0 {
+		return ids, nil
+	}
+	rows, err := db.reader.QueryContext(ctx, locationsQuery, workspace, millis(before), limit)
+	if err != nil {
+		return nil, fmt.Errorf("locations to purge of %s: %w", workspace, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("locations to purge of %s: %w", workspace, err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("locations to purge of %s: %w", workspace, err)
 	}
 	return ids, nil
 }

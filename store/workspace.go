@@ -17,6 +17,7 @@ var _ tandem.WorkspaceStore = (*DB)(nil)
 // the row ids of its parts.
 type storedWorkspace struct {
 	id          string
+	settings    string // the stored text of ws.Doc.Settings, normalized by encodeSettings
 	ws          tandem.Workspace
 	appIDs      map[string]string // application name → id
 	workflowIDs map[string]string // workflow name → id
@@ -68,6 +69,13 @@ func (db *DB) GetWorkspace(ctx context.Context, name string) (*tandem.Workspace,
 // change keep their id, and so their credentials; removed ones lose their
 // credentials. A version mismatch, or another writer changing the workspace
 // at the same time, returns ECONFLICT and changes nothing.
+//
+// The workspace's Settings are stored with the workspace row; a change of
+// settings alone is a change of the workspace, "changed workspace NAME"
+// (reported first, as Diff orders changes; ApplyWorkspace reports it itself
+// should Diff not). Nil settings and zero settings are the same: both are
+// stored as {} and come back nil, and doc's zero settings are taken as nil
+// before the comparison, so that applying them twice changes nothing.
 func (db *DB) ApplyWorkspace(ctx context.Context, doc tandem.WorkspaceDoc, ifVersion int64) (*tandem.ApplyResult, error) {
 	if doc.Name == "" {
 		return nil, tandem.Errorf(tandem.EINVALID, "workspace name is required")
@@ -99,7 +107,17 @@ func applyWorkspace(ctx context.Context, tx *sql.Tx, doc tandem.WorkspaceDoc, if
 	if ifVersion != tandem.AnyVersion && ifVersion != version {
 		return nil, tandem.Errorf(tandem.ECONFLICT, "workspace %q is at version %d, not %d", doc.Name, version, ifVersion)
 	}
+	settings, err := encodeSettings(doc.Settings)
+	if err != nil {
+		return nil, err
+	}
+	if settings == "{}" {
+		doc.Settings = nil // zero settings are no settings, as stored
+	}
 	changes := tandem.Diff(curDoc, doc)
+	if cur != nil && cur.settings != settings && !slices.ContainsFunc(changes, isWorkspaceChange) {
+		changes = slices.Insert(changes, 0, tandem.Change{Action: "changed", Kind: "workspace", Name: doc.Name})
+	}
 	if len(changes) == 0 {
 		return &tandem.ApplyResult{Changes: []tandem.Change{}, Version: version}, nil
 	}
@@ -111,8 +129,8 @@ func applyWorkspace(ctx context.Context, tx *sql.Tx, doc tandem.WorkspaceDoc, if
 	var wsID string
 	if cur == nil {
 		wsID = newID()
-		r, err := tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, version, created_at, updated_at)
-			VALUES ($1, $2, 1, $3, $3) ON CONFLICT (name) DO NOTHING`, wsID, doc.Name, now)
+		r, err := tx.ExecContext(ctx, `INSERT INTO workspaces (id, name, settings, version, created_at, updated_at)
+			VALUES ($1, $2, $3, 1, $4, $4) ON CONFLICT (name) DO NOTHING`, wsID, doc.Name, settings, now)
 		if err := oneRow(r, err); err == errNoRow {
 			return nil, concurrent
 		} else if err != nil {
@@ -120,8 +138,8 @@ func applyWorkspace(ctx context.Context, tx *sql.Tx, doc tandem.WorkspaceDoc, if
 		}
 	} else {
 		wsID = cur.id
-		r, err := tx.ExecContext(ctx, `UPDATE workspaces SET version = version + 1, updated_at = $1
-			WHERE id = $2 AND version = $3`, now, wsID, version)
+		r, err := tx.ExecContext(ctx, `UPDATE workspaces SET settings = $1, version = version + 1, updated_at = $2
+			WHERE id = $3 AND version = $4`, settings, now, wsID, version)
 		if err := oneRow(r, err); err == errNoRow {
 			return nil, concurrent
 		} else if err != nil {
@@ -156,6 +174,35 @@ func applyWorkspace(ctx context.Context, tx *sql.Tx, doc tandem.WorkspaceDoc, if
 		}
 	}
 	return &tandem.ApplyResult{Changes: changes, Version: version + 1}, nil
+}
+
+// isWorkspaceChange reports whether c is about the workspace itself.
+func isWorkspaceChange(c tandem.Change) bool { return c.Kind == "workspace" }
+
+// encodeSettings returns the stored form of a workspace's settings: their
+// JSON object, {} for nil or zero settings.
+func encodeSettings(s *tandem.WorkspaceSettings) (string, error) {
+	if s == nil {
+		return "{}", nil
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("encode workspace settings: %w", err)
+	}
+	return string(b), nil
+}
+
+// decodeSettings returns the settings stored as text: nil for {} (or
+// settings that are all zero).
+func decodeSettings(text string) (*tandem.WorkspaceSettings, error) {
+	var s tandem.WorkspaceSettings
+	if err := json.Unmarshal([]byte(text), &s); err != nil {
+		return nil, err
+	}
+	if s == (tandem.WorkspaceSettings{}) {
+		return nil, nil
+	}
+	return &s, nil
 }
 
 // applyChange writes one change to table (applications or workflows): id is
@@ -219,7 +266,8 @@ func loadWorkspaces(ctx context.Context, tx *sql.Tx, name string) ([]*storedWork
 		where, args = ` WHERE w.name = $1`, []any{name}
 	}
 
-	rows, err := tx.QueryContext(ctx, `SELECT w.id, w.name, w.version, w.created_at, w.updated_at FROM workspaces w`+where, args...)
+	rows, err := tx.QueryContext(ctx, `SELECT w.id, w.name, w.settings, w.version, w.created_at, w.updated_at
+		FROM workspaces w`+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("load workspaces: %w", err)
 	}
@@ -229,8 +277,17 @@ func loadWorkspaces(ctx context.Context, tx *sql.Tx, name string) ([]*storedWork
 	for rows.Next() {
 		s := &storedWorkspace{appIDs: map[string]string{}, workflowIDs: map[string]string{}}
 		var created, updated int64
-		if err := rows.Scan(&s.id, &s.ws.Doc.Name, &s.ws.Version, &created, &updated); err != nil {
+		var settings string
+		if err := rows.Scan(&s.id, &s.ws.Doc.Name, &settings, &s.ws.Version, &created, &updated); err != nil {
 			return nil, fmt.Errorf("load workspaces: %w", err)
+		}
+		if s.ws.Doc.Settings, err = decodeSettings(settings); err != nil {
+			return nil, fmt.Errorf("decode settings of workspace %s: %w", s.ws.Doc.Name, err)
+		}
+		// Compared in the stored form the apply writes, so that settings
+		// stored otherwise (the migration's {}) are not a change.
+		if s.settings, err = encodeSettings(s.ws.Doc.Settings); err != nil {
+			return nil, err
 		}
 		s.ws.CreatedAt, s.ws.UpdatedAt = fromMillis(created), fromMillis(updated)
 		s.ws.Doc.Applications, s.ws.Doc.Workflows = []tandem.Application{}, []tandem.Workflow{}

@@ -29,6 +29,8 @@ func Run(t *testing.T, open func(t *testing.T) tandem.WorkspaceStore) {
 	t.Run("ApplyWorkspace/Change", func(t *testing.T) { testChange(t, open(t)) })
 	t.Run("ApplyWorkspace/RemoveAll", func(t *testing.T) { testRemoveAll(t, open(t)) })
 	t.Run("ApplyWorkspace/RoundTrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
+	t.Run("ApplyWorkspace/Settings", func(t *testing.T) { testWorkspaceSettings(t, open(t)) })
+	t.Run("ApplyWorkspace/SettingsOnlyChange", func(t *testing.T) { testSettingsOnlyChange(t, open(t)) })
 	t.Run("ApplyWorkspace/SortsByName", func(t *testing.T) { testSortsByName(t, open(t)) })
 	t.Run("ApplyWorkspace/VersionConflict", func(t *testing.T) { testVersionConflict(t, open(t)) })
 	t.Run("ApplyWorkspace/ApplicationIDStable", func(t *testing.T) { testAppIDStable(t, open(t)) })
@@ -196,7 +198,8 @@ func testRoundTrip(t *testing.T, s tandem.WorkspaceStore) {
 	ctx := t.Context()
 	off := false
 	doc := tandem.WorkspaceDoc{
-		Name: "full",
+		Name:     "full",
+		Settings: &tandem.WorkspaceSettings{LocationRetentionS: 86400},
 		Applications: []tandem.Application{{
 			Name: "app", VerificationWay: tandem.WayMobile, Workflow: "wf", LinkExpiryS: 90,
 			RedirectURLs: []string{"https://a.example/1", "https://a.example/2"},
@@ -218,6 +221,138 @@ func testRoundTrip(t *testing.T, s tandem.WorkspaceStore) {
 	}
 	if got := apply(t, s, ws.Doc, 1); len(got.Changes) != 0 || got.Version != 1 {
 		t.Errorf("re-applying the stored doc = %+v, want no changes at version 1", got)
+	}
+}
+
+// testWorkspaceSettings checks that settings come back from GetWorkspace
+// and ListWorkspaces, that nil and zero settings both come back nil, and
+// that settings given at creation are part of the created workspace.
+func testWorkspaceSettings(t *testing.T, s tandem.WorkspaceStore) {
+	ctx := t.Context()
+	with := sampleDoc()
+	with.Settings = &tandem.WorkspaceSettings{LocationRetentionS: 3600}
+	got := apply(t, s, with, 0)
+	want := &tandem.ApplyResult{Version: 1, Changes: []tandem.Change{
+		change("created", "workspace", "acme"),
+		change("created", "application", "portal"),
+		change("created", "workflow", "kyc"),
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("apply result (-want +got):\n%s", diff)
+	}
+	zero := tandem.WorkspaceDoc{Name: "zero", Settings: &tandem.WorkspaceSettings{}}
+	apply(t, s, zero, 0)
+	apply(t, s, tandem.WorkspaceDoc{Name: "none"}, 0)
+
+	ws, err := s.GetWorkspace(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(with, ws.Doc, docOpts); diff != "" {
+		t.Errorf("stored doc (-want +got):\n%s", diff)
+	}
+	list, err := s.ListWorkspaces(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := map[string]*tandem.WorkspaceSettings{}
+	for _, ws := range list {
+		settings[ws.Doc.Name] = ws.Doc.Settings
+	}
+	wantSettings := map[string]*tandem.WorkspaceSettings{"acme": {LocationRetentionS: 3600}, "none": nil, "zero": nil}
+	if diff := cmp.Diff(wantSettings, settings); diff != "" {
+		t.Errorf("listed settings (-want +got):\n%s", diff)
+	}
+	// Nil and zero settings are the same settings.
+	for _, doc := range []tandem.WorkspaceDoc{{Name: "zero"}, {Name: "none", Settings: &tandem.WorkspaceSettings{}}} {
+		if got := apply(t, s, doc, 1); len(got.Changes) != 0 || got.Version != 1 {
+			t.Errorf("applying %s with settings %+v = %+v, want no changes at version 1", doc.Name, doc.Settings, got)
+		}
+	}
+}
+
+// testSettingsOnlyChange checks that a document that differs from the
+// stored one in its settings only is a change of the workspace.
+func testSettingsOnlyChange(t *testing.T, s tandem.WorkspaceStore) {
+	ctx := t.Context()
+	apply(t, s, sampleDoc(), 0)
+	first, err := s.GetWorkspace(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Millisecond) // so that the write moves updated_at
+
+	doc := sampleDoc()
+	doc.Settings = &tandem.WorkspaceSettings{LocationRetentionS: 600}
+	for _, tc := range []struct {
+		name      string
+		doc       tandem.WorkspaceDoc
+		ifVersion int64
+		want      *tandem.ApplyResult
+	}{
+		{"Set", doc, 1, &tandem.ApplyResult{Version: 2, Changes: []tandem.Change{change("changed", "workspace", "acme")}}},
+		{"Again", doc, 2, &tandem.ApplyResult{Version: 2, Changes: []tandem.Change{}}},
+		{"AgainAnyVersion", doc, tandem.AnyVersion, &tandem.ApplyResult{Version: 2, Changes: []tandem.Change{}}},
+	} {
+		got := apply(t, s, tc.doc, tc.ifVersion)
+		if diff := cmp.Diff(tc.want, got, docOpts); diff != "" {
+			t.Errorf("%s: apply result (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	ws, err := s.GetWorkspace(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(doc, ws.Doc, docOpts); diff != "" {
+		t.Errorf("stored doc (-want +got):\n%s", diff)
+	}
+	if ws.Version != 2 || !ws.CreatedAt.Equal(first.CreatedAt) || !ws.UpdatedAt.After(first.UpdatedAt) {
+		t.Errorf("version %d, created %v, updated %v; want version 2, created %v, updated later",
+			ws.Version, ws.CreatedAt, ws.UpdatedAt, first.CreatedAt)
+	}
+	// The application kept its id: only the workspace row changed.
+	if app := getApp(t, s, "acme", "portal"); app.ID == "" {
+		t.Errorf("application after a settings change = %+v", app)
+	}
+
+	// A stale version is refused even for a settings-only change.
+	changed := doc
+	changed.Settings = &tandem.WorkspaceSettings{LocationRetentionS: 60}
+	_, err = s.ApplyWorkspace(ctx, changed, 1)
+	wantCode(t, err, tandem.ECONFLICT)
+
+	// Settings and an application together: the workspace comes first.
+	changed.Applications = []tandem.Application{doc.Applications[0]}
+	changed.Applications[0].LinkExpiryS = 30
+	got := apply(t, s, changed, 2)
+	want := &tandem.ApplyResult{Version: 3, Changes: []tandem.Change{
+		change("changed", "workspace", "acme"),
+		change("changed", "application", "portal"),
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("apply of settings and an application (-want +got):\n%s", diff)
+	}
+
+	// Removing the settings is a change too, and then nothing is.
+	for _, tc := range []struct {
+		settings *tandem.WorkspaceSettings
+		want     *tandem.ApplyResult
+	}{
+		{nil, &tandem.ApplyResult{Version: 4, Changes: []tandem.Change{change("changed", "workspace", "acme")}}},
+		{&tandem.WorkspaceSettings{}, &tandem.ApplyResult{Version: 4, Changes: []tandem.Change{}}},
+	} {
+		d := changed
+		d.Settings = tc.settings
+		if diff := cmp.Diff(tc.want, apply(t, s, d, tandem.AnyVersion), docOpts); diff != "" {
+			t.Errorf("apply with settings %+v (-want +got):\n%s", tc.settings, diff)
+		}
+	}
+	ws, err = s.GetWorkspace(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws.Doc.Settings != nil || ws.Version != 4 {
+		t.Errorf("settings %+v at version %d after removing them, want nil at version 4", ws.Doc.Settings, ws.Version)
 	}
 }
 

@@ -3,6 +3,7 @@ package storetest
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -59,6 +60,7 @@ func RunVerifications(t *testing.T, open func(t *testing.T) Store) {
 	t.Run("Update/FixedFields", func(t *testing.T) { testUpdateFixedFields(t, open(t)) })
 	t.Run("StepSideGroupState", func(t *testing.T) { testStepSideGroupState(t, open(t)) })
 	t.Run("ExpiredVerifications", func(t *testing.T) { testExpired(t, open(t)) })
+	t.Run("LocationsToPurge", func(t *testing.T) { testLocationsToPurge(t, open(t)) })
 	t.Run("Audit/RoundTrip", func(t *testing.T) { testAuditRoundTrip(t, open(t)) })
 	t.Run("Audit/Refusals", func(t *testing.T) { testAuditRefusals(t, open(t)) })
 	t.Run("Audit/InvalidDetail", func(t *testing.T) {
@@ -621,6 +623,134 @@ func testExpired(t *testing.T, s Store) {
 	updateVerification(t, s, v)
 	if diff := cmp.Diff([]string{"pending-3m", "pending-now"}, expired(now, 10)); diff != "" {
 		t.Errorf("ExpiredVerifications after expiring one (-want +got):\n%s", diff)
+	}
+}
+
+// testLocationsToPurge checks which verifications LocationsToPurge lists:
+// those of the workspace that finished before the given time and hold a
+// location that is not purged, the earliest finished first, and that
+// updates move verifications onto and off the list.
+func testLocationsToPurge(t *testing.T, s Store) {
+	ctx := t.Context()
+	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	other := sampleDoc()
+	other.Name = "other"
+	apply(t, s, other, 0)
+	otherApp := getApp(t, s, "other", "portal")
+
+	location := func(recorded time.Time) *tandem.WebLocation {
+		return &tandem.WebLocation{Lat: 48.8584, Lon: 2.2945, AccuracyM: 20, ReadAt: recorded.Add(-time.Second), RecordedAt: recorded}
+	}
+	type vcase struct {
+		id        string
+		workspace string
+		status    tandem.Status
+		finished  time.Duration // before now; 0 for not finished
+		loc       *tandem.WebLocation
+	}
+	// Created in an order that is neither the expected one nor the ids'.
+	cases := []vcase{
+		{"just-before", "acme", tandem.StatusFailed, time.Millisecond, location(now.Add(-time.Hour))},
+		{"old-2b", "acme", tandem.StatusCompleted, 2 * time.Hour, location(now.Add(-3 * time.Hour))},
+		{"running", "acme", tandem.StatusInProgress, 0, location(now.Add(-4 * time.Hour))},
+		{"old-1", "acme", tandem.StatusCompleted, 3 * time.Hour, location(now.Add(-4 * time.Hour))},
+		{"at-before", "acme", tandem.StatusCompleted, -1, location(now.Add(-time.Hour))}, // finished at now
+		{"after", "acme", tandem.StatusCompleted, -time.Minute, location(now.Add(-time.Hour))},
+		{"purged", "acme", tandem.StatusCompleted, 3 * time.Hour, &tandem.WebLocation{AccuracyM: 20, RecordedAt: now.Add(-4 * time.Hour), Purged: true}},
+		{"no-location", "acme", tandem.StatusCompleted, 3 * time.Hour, nil},
+		{"old-2a", "acme", tandem.StatusExpired, 2 * time.Hour, location(now.Add(-3 * time.Hour))},
+		{"no-recorded-at", "acme", tandem.StatusCancelled, 90 * time.Minute, &tandem.WebLocation{Lat: 1, Lon: 2, AccuracyM: 3}},
+		{"other-ws", "other", tandem.StatusCompleted, 3 * time.Hour, location(now.Add(-4 * time.Hour))},
+	}
+	for i, tc := range cases {
+		v := sampleVerification(t, s, tc.id, byte(i+1))
+		if tc.workspace == "other" {
+			v.Workspace, v.AppID = "other", otherApp.ID
+		}
+		v.Status, v.Web.Location = tc.status, tc.loc
+		switch {
+		case tc.finished == -1:
+			v.FinishedAt = now
+		case tc.finished != 0:
+			v.FinishedAt = now.Add(-tc.finished)
+		}
+		createVerification(t, s, v)
+	}
+	purge := func(workspace string, before time.Time, limit int) []string {
+		t.Helper()
+		ids, err := s.LocationsToPurge(ctx, workspace, before, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	all := []string{"old-1", "old-2a", "old-2b", "no-recorded-at", "just-before"}
+	for _, tc := range []struct {
+		workspace string
+		before    time.Time
+		limit     int
+		want      []string
+	}{
+		{"acme", now, 100, all},
+		{"acme", now, 5, all},
+		{"acme", now, 2, []string{"old-1", "old-2a"}},
+		{"acme", now, 0, nil},
+		{"acme", now, -1, nil},
+		{"acme", now.Add(-150 * time.Minute), 100, []string{"old-1"}},
+		{"acme", now.Add(-2 * time.Hour), 100, []string{"old-1"}}, // strictly before
+		{"acme", now.Add(-2*time.Hour + time.Millisecond), 100, []string{"old-1", "old-2a", "old-2b"}},
+		{"acme", now.Add(-4 * time.Hour), 100, nil},
+		{"acme", now.Add(time.Millisecond), 100, append(slices.Clone(all), "at-before")},
+		{"acme", now.Add(time.Hour), 100, append(slices.Clone(all), "at-before", "after")},
+		{"other", now, 100, []string{"other-ws"}},
+		{"nope", now, 100, nil},
+	} {
+		got := purge(tc.workspace, tc.before, tc.limit)
+		if got == nil {
+			t.Errorf("LocationsToPurge(%s, now%+v, %d) = nil, want an empty list", tc.workspace, tc.before.Sub(now), tc.limit)
+		}
+		if diff := cmp.Diff(tc.want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("LocationsToPurge(%s, now%+v, %d) (-want +got):\n%s", tc.workspace, tc.before.Sub(now), tc.limit, diff)
+		}
+	}
+
+	// Purging a location, or removing it, takes the verification off the
+	// list; finishing one that holds a location, or giving a finished one a
+	// location, puts it on.
+	update := func(id string, change func(v *tandem.Verification)) {
+		t.Helper()
+		v := getVerification(t, s, id)
+		change(v)
+		updateVerification(t, s, v)
+	}
+	update("old-2a", func(v *tandem.Verification) {
+		v.Web.Location = &tandem.WebLocation{AccuracyM: v.Web.Location.AccuracyM, ReadAt: v.Web.Location.ReadAt,
+			RecordedAt: v.Web.Location.RecordedAt, Purged: true}
+	})
+	update("old-1", func(v *tandem.Verification) { v.Web.Location = nil })
+	update("running", func(v *tandem.Verification) {
+		v.Status, v.FinishedAt = tandem.StatusCompleted, now.Add(-100*time.Minute)
+	})
+	update("no-location", func(v *tandem.Verification) { v.Web.Location = location(now.Add(-5 * time.Hour)) })
+	// An update that does not touch the location keeps it on the list.
+	update("old-2b", func(v *tandem.Verification) { v.Reason = "reviewed" })
+	want := []string{"no-location", "old-2b", "running", "no-recorded-at", "just-before"}
+	if diff := cmp.Diff(want, purge("acme", now, 100)); diff != "" {
+		t.Errorf("LocationsToPurge after updates (-want +got):\n%s", diff)
+	}
+	if got := getVerification(t, s, "old-2a"); got.Web.Location == nil || !got.Web.Location.Purged {
+		t.Errorf("purged location came back as %+v", got.Web.Location)
+	}
+
+	// Deleting the workspace empties its list and leaves the other's.
+	if err := s.DeleteWorkspace(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got := purge("acme", now, 100); len(got) != 0 {
+		t.Errorf("LocationsToPurge of a deleted workspace = %v, want none", got)
+	}
+	if diff := cmp.Diff([]string{"other-ws"}, purge("other", now, 100)); diff != "" {
+		t.Errorf("LocationsToPurge of the other workspace (-want +got):\n%s", diff)
 	}
 }
 
