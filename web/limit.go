@@ -9,8 +9,8 @@ import (
 )
 
 // limit refuses a request that goes over the rate of its client address
-// and, for a form post, over the rate of its browser cookie. Static files
-// are not limited.
+// and, for a form post or a new pairing code (both write), over the rate
+// of its browser cookie. Static files are not limited.
 func (s *Server) limit(next http.Handler) http.Handler {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
 		if strings.HasPrefix(r.URL.Path, "/v/static/") {
@@ -21,7 +21,7 @@ func (s *Server) limit(next http.Handler) http.Handler {
 		if after, ok := s.byAddr.Allow(addrKey(clientAddr(r)), now); !ok {
 			return &rateLimitError{after: after}
 		}
-		if r.Method == http.MethodPost {
+		if r.Method == http.MethodPost || strings.HasSuffix(r.URL.Path, "/pairing") {
 			if key := browserKey(r); key != "" {
 				if after, ok := s.byBrowser.Allow(key, now); !ok {
 					return &rateLimitError{after: after}

@@ -31,24 +31,46 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) error {
 		key = newBrowserKey()
 	}
 	s.setBrowserCookie(w, key)
-	v, err := s.Engine.Open(r.Context(), token, key, clientAddr(r), r.UserAgent())
+	addr := clientAddr(r)
+	v, err := s.Engine.Open(r.Context(), token, key, addr, r.UserAgent())
 	if err != nil {
 		return err
 	}
-	if v.Status.Terminal() {
-		if v.RedirectURL != "" {
-			to, err := redirectTarget(v)
+	for attempt := 0; ; attempt++ {
+		if v.Status.Terminal() {
+			if v.RedirectURL != "" {
+				to, err := redirectTarget(v)
+				if err != nil {
+					return err
+				}
+				http.Redirect(w, r, to, http.StatusSeeOther)
+				return nil
+			}
+			s.render(w, http.StatusOK, "end.html", endPage(v))
+			return nil
+		}
+		view := s.Engine.ViewOf(v, nil, nil)
+		var pairing *engine.Pairing
+		if h := view.Handover; h != nil && !h.Paired {
+			// A hand-over waits for a phone: every page shows a new code.
+			pairing, err = s.Engine.NewPairing(r.Context(), token, key, addr)
+			if tandem.ErrorCode(err) == tandem.ECONFLICT {
+				// The hand-over moved on since v was read (a phone
+				// joined, the link expired): show the new state, once.
+				if attempt == 0 {
+					if v, err = s.Engine.Lookup(r.Context(), token, key, addr); err != nil {
+						return err
+					}
+					continue
+				}
+				pairing, err = nil, nil
+			}
 			if err != nil {
 				return err
 			}
-			http.Redirect(w, r, to, http.StatusSeeOther)
-			return nil
 		}
-		s.render(w, http.StatusOK, "end.html", endPage(v))
-		return nil
+		return s.renderStep(w, token, v, view, pairing, http.StatusOK, 0, nil)
 	}
-	s.renderStep(w, token, v, s.Engine.ViewOf(v, nil, nil), http.StatusOK, 0, nil)
-	return nil
 }
 
 // submit takes a web step's form. It answers with a redirect to the page
@@ -96,8 +118,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) error {
 			http.Redirect(w, r, pagePath(token), http.StatusSeeOther)
 			return nil
 		}
-		s.renderStep(w, token, v, view, http.StatusUnprocessableEntity, retry.AttemptsLeft, retry.Fields)
-		return nil
+		return s.renderStep(w, token, v, view, nil, http.StatusUnprocessableEntity, retry.AttemptsLeft, retry.Fields)
 	}
 	return err
 }
@@ -208,6 +229,9 @@ func redirectOrigin(v *tandem.Verification) string {
 // is set.
 type pageData struct {
 	Title string
+	// Refresh, when not 0, reloads the page after that many seconds in a
+	// browser without JavaScript (app.js keeps other pages current).
+	Refresh int
 	// Live is set on pages that follow the verification's state.
 	Live  *liveData
 	Step  *stepData
@@ -233,13 +257,18 @@ type stepData struct {
 	Page          string
 	// AttemptsLeft is shown when it is low.
 	AttemptsLeft int
+	// Handover is set while a web_to_device step runs.
+	Handover *handoverData
 }
 
+// stepItem is a step in the progress list. Only web-side steps are items;
+// the steps done on the phone are the Sub items of their hand-over.
 type stepItem struct {
 	Name    string
 	State   string // done, current, pending, skipped, failed
 	Label   string // the state in words
 	Current bool
+	Sub     []stepItem
 }
 
 // nodeView is a module.Node with the ids that tie a field to its label,
@@ -263,12 +292,12 @@ type errorData struct {
 }
 
 // renderStep writes the page of the verification's current step: the
-// progress, and the step's form or what it waits for. attemptsLeft comes
+// progress, and the step's form or what it waits for. pairing is the code
+// a hand-over that waits for a phone shows (nil otherwise). attemptsLeft
 // and errs come from a submission that needs correction (0 and nil
 // otherwise); view's form already holds the errors of its fields.
-func (s *Server) renderStep(w http.ResponseWriter, token string, v *tandem.Verification, view engine.View, status, attemptsLeft int, errs []tandem.FieldError) {
+func (s *Server) renderStep(w http.ResponseWriter, token string, v *tandem.Verification, view engine.View, pairing *engine.Pairing, status, attemptsLeft int, errs []tandem.FieldError) error {
 	d := &stepData{
-		Count:       len(v.Steps),
 		Action:      pagePath(token) + "/steps/" + strconv.Itoa(view.Step),
 		SubmitLabel: view.SubmitLabel,
 		Waiting:     view.Waiting,
@@ -278,24 +307,16 @@ func (s *Server) renderStep(w http.ResponseWriter, token string, v *tandem.Verif
 		d.SubmitLabel = "Continue"
 	}
 	if view.Step >= 0 && view.Step < len(v.Steps) {
-		d.Number = view.Step + 1
 		d.Name = v.Steps[view.Step].DisplayName
 	}
-	for i, st := range v.Steps {
-		item := stepItem{Name: st.DisplayName}
-		switch {
-		case i == view.Step:
-			item.State, item.Label, item.Current = "current", "Current step", true
-		case st.Status == tandem.StepPassed:
-			item.State, item.Label = "done", "Done"
-		case st.Status == tandem.StepSkipped:
-			item.State, item.Label = "skipped", "Skipped"
-		case st.Status == tandem.StepFailed:
-			item.State, item.Label = "failed", "Failed"
-		default:
-			item.State, item.Label = "pending", "To do"
+	d.Steps, d.Number, d.Count = progress(v, view.Step)
+	refresh := 0
+	if view.Handover != nil {
+		h, n, err := handoverPage(token, view.Handover, pairing, s.Now())
+		if err != nil {
+			return err
 		}
-		d.Steps = append(d.Steps, item)
+		d.Handover, refresh = h, n
 	}
 	if attemptsLeft > 0 && attemptsLeft < 3 {
 		d.AttemptsLeft = attemptsLeft
@@ -312,12 +333,66 @@ func (s *Server) renderStep(w http.ResponseWriter, token string, v *tandem.Verif
 		title = "Error: " + title
 	}
 	p := &pageData{
-		Title: title,
-		Live:  &liveData{Events: pagePath(token) + "/events", Page: pagePath(token), Version: v.Version},
-		Step:  d,
+		Title:   title,
+		Refresh: refresh,
+		Live:    &liveData{Events: pagePath(token) + "/events", Page: pagePath(token), Version: v.Version},
+		Step:    d,
 	}
 	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(redirectOrigin(v)))
 	s.render(w, status, "step.html", p)
+	return nil
+}
+
+// progress returns the progress list of v, whose current step is the one
+// at index current, and that step's number among the count steps of the
+// list. The list and the count hold the web-side steps only: the steps
+// done on the phone are listed under the hand-over that runs them.
+func progress(v *tandem.Verification, current int) (items []stepItem, number, count int) {
+	at := map[int]int{} // index of a web-side step → its position in items
+	for i, st := range v.Steps {
+		if st.Side == engine.SideDevice {
+			if k, ok := at[st.Group]; ok {
+				items[k].Sub = append(items[k].Sub, deviceItem(st))
+				continue
+			}
+		}
+		count++
+		item := stepItem{Name: st.DisplayName}
+		switch {
+		case i == current:
+			number = count
+			item.State, item.Label, item.Current = "current", "Current step", true
+		case st.Status == tandem.StepPassed:
+			item.State, item.Label = "done", "Done"
+		case st.Status == tandem.StepSkipped:
+			item.State, item.Label = "skipped", "Skipped"
+		case st.Status == tandem.StepFailed:
+			item.State, item.Label = "failed", "Failed"
+		default:
+			item.State, item.Label = "pending", "To do"
+		}
+		at[i] = len(items)
+		items = append(items, item)
+	}
+	return items, number, count
+}
+
+// deviceItem is a step done on the phone, in the progress list.
+func deviceItem(st tandem.Step) stepItem {
+	item := stepItem{Name: st.DisplayName}
+	switch st.Status {
+	case tandem.StepRunning:
+		item.State, item.Label = "current", "On your phone now"
+	case tandem.StepPassed:
+		item.State, item.Label = "done", "Done"
+	case tandem.StepSkipped:
+		item.State, item.Label = "skipped", "Skipped"
+	case tandem.StepFailed:
+		item.State, item.Label = "failed", "Failed"
+	default:
+		item.State, item.Label = "pending", "To do"
+	}
+	return item
 }
 
 // nodeViews gives every input its ids and marks the field to focus: the

@@ -20,7 +20,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/tandem-id/tandem/ratelimit"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -36,6 +35,7 @@ import (
 	"github.com/tandem-id/tandem"
 	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/events"
+	"github.com/tandem-id/tandem/ratelimit"
 	"golang.org/x/time/rate"
 )
 
@@ -115,6 +115,7 @@ type asset struct {
 //	GET  /v/{token}                  the page of the verification's current state
 //	POST /v/{token}/steps/{index}    a web step's form
 //	GET  /v/{token}/events           Server-Sent Events of the state (bound browser only)
+//	GET  /v/{token}/pairing          a new hand-over QR code, JSON (bound browser only)
 //	GET  /v/static/{file}            style.css, app.js
 func (s *Server) Handler() http.Handler {
 	s.once.Do(s.init)
@@ -149,6 +150,7 @@ func (s *Server) init() {
 	mux.Handle("GET /v/{token}", s.handle(s.page))
 	mux.Handle("POST /v/{token}/steps/{index}", s.handle(s.submit))
 	mux.Handle("GET /v/{token}/events", s.handle(s.events))
+	mux.Handle("GET /v/{token}/pairing", s.handleJSON(s.pairing))
 	// Static files are registered one by one: a "/v/static/{file}" pattern
 	// would conflict with "/v/{token}/events".
 	for name := range s.assets {
@@ -213,6 +215,19 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 // fail logs err and, unless the response has started, writes its page.
 func (s *Server) fail(w *responseWriter, r *http.Request, err error) {
 	status, p := errorPage(err)
+	s.logFailure(r, status, err)
+	if w.started {
+		return
+	}
+	if ra, ok := errors.AsType[*rateLimitError](err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(ra.seconds()))
+	}
+	s.render(w, status, "error.html", p)
+}
+
+// logFailure logs a failed request: an error for a failure of the server,
+// a debug line for a refusal. The link's token is never logged.
+func (s *Server) logFailure(r *http.Request, status int, err error) {
 	attrs := []any{"route", r.Pattern, "status", status}
 	if tok := r.PathValue("token"); tok != "" {
 		attrs = append(attrs, "link", linkRef(tok))
@@ -224,13 +239,6 @@ func (s *Server) fail(w *responseWriter, r *http.Request, err error) {
 	default:
 		s.Logger.DebugContext(r.Context(), "web request refused", attrs...)
 	}
-	if w.started {
-		return
-	}
-	if ra, ok := errors.AsType[*rateLimitError](err); ok {
-		w.Header().Set("Retry-After", strconv.Itoa(ra.seconds()))
-	}
-	s.render(w, status, "error.html", p)
 }
 
 // errorPage maps err to a status and the page that explains it. Messages

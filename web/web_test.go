@@ -2,10 +2,17 @@ package web_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"html"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -22,9 +29,14 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/makiuchi-d/gozxing"
+	zxingqr "github.com/makiuchi-d/gozxing/qrcode"
+
 	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/deviceproto"
 	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/events"
+	"github.com/tandem-id/tandem/module"
 	"github.com/tandem-id/tandem/module/all"
 	"github.com/tandem-id/tandem/rules"
 	"github.com/tandem-id/tandem/spec"
@@ -115,6 +127,12 @@ type fixture struct {
 // application named app.
 func newFixture(t *testing.T, doc tandem.WorkspaceDoc, app string, configure ...func(*web.Server)) *fixture {
 	t.Helper()
+	return newFixtureWith(t, all.Registry(), doc, app, configure...)
+}
+
+// newFixtureWith is newFixture with the module types of reg.
+func newFixtureWith(t *testing.T, reg *module.Registry, doc tandem.WorkspaceDoc, app string, configure ...func(*web.Server)) *fixture {
+	t.Helper()
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	db, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "t.db"), logger)
@@ -123,7 +141,6 @@ func newFixture(t *testing.T, doc tandem.WorkspaceDoc, app string, configure ...
 	}
 	t.Cleanup(func() { db.Close() })
 	var st engine.Store = db
-	reg := all.Registry()
 	env, err := rules.NewEnv()
 	if err != nil {
 		t.Fatal(err)
@@ -475,7 +492,13 @@ func TestWaitingStep(t *testing.T) {
 	wantStatus(t, f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(validAadhaar)), http.StatusSeeOther)
 	r := f.get(t, b, "/v/"+tok)
 	wantStatus(t, r, http.StatusOK)
-	wantContains(t, r.body, "Step 2 of 2", "<h1>Continue on your phone</h1>", `role="status"`, `<a href="/v/`+tok+`">check again</a>`, `data-events=`)
+	wantContains(t, r.body, "Step 2 of 2", "<h1>Continue on your phone</h1>", `role="status"`, `<a href="/v/`+tok+`">check again</a>`, `data-events=`,
+		// The phone's step is listed under the hand-over, not as a step
+		// of its own.
+		`<li class="substep substep-pending"><span class="step-name">PAN</span> <span class="step-state">To do</span></li>`)
+	if strings.Contains(r.body, `<li class="step step-pending"><span class="step-name">PAN</span>`) {
+		t.Errorf("the phone's step is a step of the web page:\n%s", r.body)
+	}
 	if strings.Contains(r.body, "<form") {
 		t.Errorf("a waiting step shows a form:\n%s", r.body)
 	}
@@ -974,4 +997,409 @@ func checkGolden(t *testing.T, name, token, body string) {
 	if diff := cmp.Diff(string(want), body); diff != "" {
 		t.Errorf("page differs from %s (-want +got):\n%s", path, diff)
 	}
+}
+
+// handoverWorkspace has a web application "web" whose workflow is
+// [verify_aadhaar, web_to_device] and the mobile application "phone" it
+// hands over to, whose workflow is [verify_pan]. handover is the
+// web_to_device's configs.
+func handoverWorkspace(handover string) tandem.WorkspaceDoc {
+	if handover == "" {
+		handover = `{"device_application": "phone"}`
+	}
+	return tandem.WorkspaceDoc{
+		Name: "acme",
+		Applications: []tandem.Application{
+			{Name: "web", VerificationWay: tandem.WayWeb, Workflow: "kyc"},
+			{Name: "phone", VerificationWay: tandem.WayMobile, Workflow: "on-phone", Mobile: &tandem.Mobile{Notification: tandem.NotifyQR}},
+		},
+		Workflows: []tandem.Workflow{
+			{Name: "kyc", Modules: []tandem.ModuleInstance{
+				{Type: "verify_aadhaar", DisplayName: "Aadhaar"},
+				{Type: "web_to_device", DisplayName: "Phone check", Configs: json.RawMessage(handover)},
+			}},
+			{Name: "on-phone", Modules: []tandem.ModuleInstance{{Type: "verify_pan", DisplayName: "PAN on your phone"}}},
+		},
+	}
+}
+
+var (
+	qrImage     = regexp.MustCompile(`<img class="qr" src="(data:image/png;base64,[^"]+)" width="(\d+)" height="(\d+)" alt="([^"]+)">`)
+	pairingLink = regexp.MustCompile(`<input type="text" id="pairing-link" class="copy-source" value="([^"]+)" readonly`)
+	pairingURL  = regexp.MustCompile(`^` + regexp.QuoteMeta(publicURL) + `/d/([A-Za-z0-9_-]{43})$`)
+	metaRefresh = regexp.MustCompile(`<noscript><meta http-equiv="refresh" content="(\d+)"></noscript>`)
+)
+
+// atHandover creates a verification of the hand-over workspace, opens it
+// in browser b and passes the Aadhaar step; the hand-over is then current.
+func (f *fixture) atHandover(t *testing.T, b *browser, req engine.CreateRequest) (*tandem.Verification, string) {
+	t.Helper()
+	v, tok := f.create(t, req)
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+	wantStatus(t, f.post(t, b, "/v/"+tok+"/steps/0", aadhaar(validAadhaar)), http.StatusSeeOther)
+	return v, tok
+}
+
+// decodeQR reads the QR code of a PNG data URL.
+func decodeQR(t *testing.T, dataURL string) string {
+	t.Helper()
+	b64, ok := strings.CutPrefix(dataURL, "data:image/png;base64,")
+	if !ok {
+		t.Fatalf("QR code %.40q… is not a PNG data URL", dataURL)
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatalf("QR code data URL: %v", err)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("QR code PNG: %v", err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := zxingqr.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		// ZXing's finder-pattern detector misses about 1 in 200 of these
+		// perfectly regular images; read it as the pure, unrotated code
+		// it is.
+		pure := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true}
+		if res, err = zxingqr.NewQRCodeReader().Decode(bmp, pure); err != nil {
+			t.Fatalf("decode QR code: %v", err)
+		}
+	}
+	return res.GetText()
+}
+
+// shownPairing returns the pairing URL a hand-over page encodes in its QR
+// code, checking that the copyable link is the same URL.
+func shownPairing(t *testing.T, body string) string {
+	t.Helper()
+	m := qrImage.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the page shows no QR code image:\n%s", body)
+	}
+	if m[2] != m[3] || m[2] == "0" {
+		t.Errorf("QR code image is %sx%s", m[2], m[3])
+	}
+	if !strings.Contains(m[4], "QR code") {
+		t.Errorf("QR code alt text %q does not say what the image is", m[4])
+	}
+	got := decodeQR(t, html.UnescapeString(m[1]))
+	if !pairingURL.MatchString(got) {
+		t.Fatalf("QR code holds %q, want %s/d/<token>", got, publicURL)
+	}
+	l := pairingLink.FindStringSubmatch(body)
+	if l == nil {
+		t.Fatalf("the page has no copyable link:\n%s", body)
+	}
+	if l[1] != got {
+		t.Errorf("copyable link %q differs from the QR code's %q", l[1], got)
+	}
+	return got
+}
+
+// newDeviceKey returns a fresh P-256 key, as a phone makes.
+func newDeviceKey(t *testing.T) *ecdsa.PrivateKey {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// pair is a phone with key scanning the code of pairing URL u.
+func (f *fixture) pair(t *testing.T, key *ecdsa.PrivateKey, u string) (*deviceproto.Session, error) {
+	t.Helper()
+	m := pairingURL.FindStringSubmatch(u)
+	if m == nil {
+		t.Fatalf("pairing URL %q is not %s/d/<token>", u, publicURL)
+	}
+	jws, err := deviceproto.SignPair(key, deviceproto.PairClaims{PairingToken: m[1], IssuedAt: f.clock.Now().Unix(), DeviceName: "Test phone", Platform: "android"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.eng.Pair(t.Context(), jws, "198.51.100.20")
+}
+
+func TestHandoverShowsQRCode(t *testing.T) {
+	f := newFixture(t, handoverWorkspace(""), "web")
+	now := time.Now().Truncate(time.Second)
+	f.clock.frozen = now
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.atHandover(t, b, engine.CreateRequest{AllowNewDevice: true})
+
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body,
+		"<title>Step 2 of 2: Phone check",
+		`<p class="caption">Step 2 of 2</p>`,
+		`<h1>Phone check</h1>`,
+		`<li class="step step-done"><span class="step-name">Aadhaar</span> <span class="step-state">Done</span></li>`,
+		`<li class="step step-current" aria-current="step"><span class="step-name">Phone check</span> <span class="step-state">Current step</span>`,
+		`<ol class="substeps" aria-label="On your phone">`,
+		`<li class="substep substep-pending"><span class="step-name">PAN on your phone</span> <span class="step-state">To do</span></li>`,
+		"Scan this code with the Tandem authenticator on your phone",
+		`data-pairing="/v/`+tok+`/pairing"`,
+		// A countdown to the code's expiry, 120 s by default.
+		`<time class="countdown" datetime="`+now.Add(120*time.Second).UTC().Format(time.RFC3339)+`" data-expires-in="120">2:00</time>`,
+		`<button type="button" class="copy" data-copy="pairing-link" hidden>Copy link</button>`,
+		`<a href="/v/`+tok+`">check again</a>`,
+		`data-events="/v/`+tok+`/events"`,
+	)
+	for _, bad := range []string{"registered phones", `role="alert"`, "<form"} {
+		if strings.Contains(r.body, bad) {
+			t.Errorf("the hand-over page contains %q:\n%s", bad, r.body)
+		}
+	}
+	u := shownPairing(t, r.body)
+
+	// Without JavaScript the page reloads 10 s before the code expires.
+	if m := metaRefresh.FindStringSubmatch(r.body); m == nil || m[1] != "110" {
+		t.Errorf("meta refresh = %v, want content 110 in a noscript", m)
+	}
+	// The code and the refresh stay within the page's strict policy.
+	if got := r.Header.Get("Content-Security-Policy"); got != wantCSP {
+		t.Errorf("CSP = %q, want %q", got, wantCSP)
+	}
+	for _, bad := range []string{"<style", " style=", " onclick=", "javascript:", "<script>"} {
+		if strings.Contains(r.body, bad) {
+			t.Errorf("page contains %q", bad)
+		}
+	}
+
+	// Every page shows a new code.
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	if u2 := shownPairing(t, r.body); u2 == u {
+		t.Errorf("a reload shows the same code %q", u)
+	}
+
+	// The mobile workflow's steps are not steps of the web page.
+	r = f.post(t, b, "/v/"+tok+"/steps/2", pan(validPAN))
+	wantStatus(t, r, http.StatusSeeOther)
+	r = f.post(t, b, "/v/"+tok+"/steps/1", url.Values{"x": {"y"}})
+	wantStatus(t, r, http.StatusBadRequest)
+}
+
+type pairingJSON struct {
+	URL       string `json:"url"`
+	QR        string `json:"qr"`
+	ExpiresAt int64  `json:"expires_at"`
+	ExpiresIn int    `json:"expires_in"`
+}
+
+func TestPairingRefresh(t *testing.T) {
+	f := newFixture(t, handoverWorkspace(`{"device_application": "phone", "pairing_ttl_s": 90}`), "web")
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.atHandover(t, b, engine.CreateRequest{AllowNewDevice: true})
+	page := f.get(t, b, "/v/"+tok)
+	wantStatus(t, page, http.StatusOK)
+	seen := map[string]bool{shownPairing(t, page.body): true}
+	if m := metaRefresh.FindStringSubmatch(page.body); m == nil || (m[1] != "80" && m[1] != "79") {
+		t.Errorf("meta refresh = %v, want 80 (a 90 s code, 10 s early)", m)
+	}
+
+	var last pairingJSON
+	for i := range 3 {
+		r := f.get(t, b, "/v/"+tok+"/pairing")
+		wantStatus(t, r, http.StatusOK)
+		for k, want := range map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"} {
+			if got := r.Header.Get(k); got != want {
+				t.Errorf("%s = %q, want %q", k, got, want)
+			}
+		}
+		var p pairingJSON
+		if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+			t.Fatalf("pairing %d: %v; body %s", i, err, r.body)
+		}
+		if !pairingURL.MatchString(p.URL) {
+			t.Errorf("pairing %d: url %q, want %s/d/<token>", i, p.URL, publicURL)
+		}
+		if seen[p.URL] {
+			t.Errorf("pairing %d: url %q was given before", i, p.URL)
+		}
+		seen[p.URL] = true
+		if got := decodeQR(t, p.QR); got != p.URL {
+			t.Errorf("pairing %d: QR code holds %q, want the url %q", i, got, p.URL)
+		}
+		now := f.clock.Now().Unix()
+		if d := p.ExpiresAt - now; d < 88 || d > 90 {
+			t.Errorf("pairing %d: expires_at is %d s from now, want 90", i, d)
+		}
+		if p.ExpiresIn < 88 || p.ExpiresIn > 90 {
+			t.Errorf("pairing %d: expires_in = %d, want 90", i, p.ExpiresIn)
+		}
+		last = p
+	}
+
+	// Another browser gets no code, nor does a cross-site request.
+	r := f.get(t, &browser{addr: "203.0.113.6"}, "/v/"+tok+"/pairing")
+	wantStatus(t, r, http.StatusForbidden)
+	if r.Header.Get("Content-Type") != "application/json" || strings.Contains(r.body, "/d/") {
+		t.Errorf("refusal: Content-Type %q, body %s", r.Header.Get("Content-Type"), r.body)
+	}
+	r = f.do(t, b, http.MethodGet, "/v/"+tok+"/pairing", nil, http.Header{"Sec-Fetch-Site": {"cross-site"}})
+	wantStatus(t, r, http.StatusForbidden)
+
+	// The last code is still good: a phone pairs with it. Then no code
+	// is handed out any more.
+	if _, err := f.pair(t, newDeviceKey(t), last.URL); err != nil {
+		t.Fatalf("pair with the last code: %v", err)
+	}
+	r = f.get(t, b, "/v/"+tok+"/pairing")
+	wantStatus(t, r, http.StatusConflict)
+	var problem struct {
+		Status int    `json:"status"`
+		Code   string `json:"code"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &problem); err != nil || problem.Status != 409 || problem.Code != "conflict" {
+		t.Errorf("409 body = %s (%v)", r.body, err)
+	}
+
+	// Before the hand-over runs there is no code either.
+	_, tok2 := f.create(t, engine.CreateRequest{})
+	b2 := &browser{addr: "203.0.113.7"}
+	wantStatus(t, f.get(t, b2, "/v/"+tok2), http.StatusOK)
+	wantStatus(t, f.get(t, b2, "/v/"+tok2+"/pairing"), http.StatusConflict)
+	// An unknown link is not found.
+	wantStatus(t, f.get(t, b2, "/v/nope/pairing"), http.StatusNotFound)
+}
+
+func TestHandoverPaired(t *testing.T) {
+	f := newFixture(t, handoverWorkspace(""), "web")
+	b := &browser{addr: "203.0.113.5"}
+	v, tok := f.atHandover(t, b, engine.CreateRequest{AllowNewDevice: true})
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	u := shownPairing(t, r.body)
+
+	s, err := f.pair(t, newDeviceKey(t), u)
+	if err != nil {
+		t.Fatalf("pair: %v", err)
+	}
+	if s.VerificationID != v.ID || s.Step == nil || s.Step.DisplayName != "PAN on your phone" {
+		t.Fatalf("session = %+v, want the PAN step of %s", s, v.ID)
+	}
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body,
+		"Step 2 of 2",
+		`<h2 id="handover-heading">Continue on your phone</h2>`,
+		`Your phone now shows: <strong>PAN on your phone</strong>`,
+		`<li class="substep substep-current"><span class="step-name">PAN on your phone</span> <span class="step-state">On your phone now</span></li>`,
+		`<a href="/v/`+tok+`">check again</a>`,
+		`data-events="/v/`+tok+`/events"`,
+	)
+	for _, bad := range []string{`<img class="qr"`, "data-pairing", "Scan this code", "<form"} {
+		if strings.Contains(r.body, bad) {
+			t.Errorf("the paired page contains %q:\n%s", bad, r.body)
+		}
+	}
+	// Without JavaScript it still follows the phone.
+	if m := metaRefresh.FindStringSubmatch(r.body); m == nil {
+		t.Errorf("the paired page has no meta refresh")
+	}
+	// The code was used: a second phone cannot take over.
+	if _, err := f.pair(t, newDeviceKey(t), u); err == nil {
+		t.Errorf("a second phone paired with the used code")
+	}
+}
+
+func TestHandoverRefusedDevice(t *testing.T) {
+	f := newFixture(t, handoverWorkspace(""), "web")
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.atHandover(t, b, engine.CreateRequest{AllowNewDevice: false})
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	if strings.Contains(r.body, `role="alert"`) {
+		t.Fatalf("a note before any phone tried:\n%s", r.body)
+	}
+	u := shownPairing(t, r.body)
+
+	_, err := f.pair(t, newDeviceKey(t), u)
+	if tandem.ErrorCode(err) != tandem.EFORBIDDEN {
+		t.Fatalf("pairing an unknown phone without allow_new_device: %v, want forbidden", err)
+	}
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body,
+		`<div class="alert" role="alert">`,
+		`<span class="visually-hidden">Warning: </span>A phone that is not registered for you tried to continue. Scan the code with a phone you registered before.`,
+		"Scan this code with the Tandem authenticator on your phone",
+	)
+	// The note comes before the new code.
+	if strings.Index(r.body, `role="alert"`) > strings.Index(r.body, `<img class="qr"`) {
+		t.Errorf("the note is after the QR code")
+	}
+	if u2 := shownPairing(t, r.body); u2 == u {
+		t.Errorf("the page shows the used code again")
+	}
+}
+
+func TestHandoverPush(t *testing.T) {
+	f := newFixture(t, handoverWorkspace(`{"device_application": "phone", "notification": "push"}`), "web")
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.atHandover(t, b, engine.CreateRequest{AllowNewDevice: true})
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, "We also sent a prompt to your registered phones.", "Scan this code with the Tandem authenticator on your phone")
+	shownPairing(t, r.body)
+}
+
+// numberStep is a device step that shows a number on the web page, as
+// number_prompt does.
+type numberStep struct{}
+
+func (numberStep) Start(context.Context, module.DeviceInput) (module.DeviceStart, error) {
+	return module.DeviceStart{State: []byte(`{}`), Web: []module.Node{
+		{Kind: "text", Text: "Your phone shows three numbers."},
+		{Kind: "number", Label: "Pick this number on your phone", Text: "42"},
+	}}, nil
+}
+
+func (numberStep) Prompt(module.Config, []byte) []module.Node {
+	return []module.Node{{Kind: "choice", Name: "number", Options: []string{"17", "42", "88"}}}
+}
+
+func (numberStep) Answer(context.Context, module.DeviceInput, []byte, map[string]json.RawMessage) (module.Outcome, error) {
+	return module.Outcome{Passed: true}, nil
+}
+
+func TestHandoverShowsNumber(t *testing.T) {
+	reg := module.NewRegistry(append(registryInfos(),
+		module.Info{Type: "show_number", Name: "Show number", Side: module.SideDevice,
+			NewConfig: func() module.Config { return &module.NoConfig{} }, Device: numberStep{}})...)
+	doc := handoverWorkspace("")
+	doc.Workflows[1].Modules = []tandem.ModuleInstance{{Type: "show_number", DisplayName: "Match the number"}}
+	f := newFixtureWith(t, reg, doc, "web")
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.atHandover(t, b, engine.CreateRequest{AllowNewDevice: true})
+	r := f.get(t, b, "/v/"+tok)
+	if _, err := f.pair(t, newDeviceKey(t), shownPairing(t, r.body)); err != nil {
+		t.Fatalf("pair: %v", err)
+	}
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body,
+		`Your phone now shows: <strong>Match the number</strong>`,
+		"<p>Your phone shows three numbers.</p>\n<div class=\"big-number-box\">\n<p class=\"big-number-label\">Pick this number on your phone</p>\n<p class=\"big-number\" aria-live=\"assertive\">42</p>\n</div>",
+	)
+	// The phone's options are not on the web page.
+	if regexp.MustCompile(`>[^<]*\b(17|88)\b[^<]*<`).MatchString(r.body) {
+		t.Errorf("the web page shows the phone's options:\n%s", r.body)
+	}
+}
+
+// registryInfos are the module types of the release.
+func registryInfos() []module.Info {
+	reg := all.Registry()
+	var out []module.Info
+	for _, typ := range reg.Types() {
+		info, _ := reg.Lookup(typ)
+		out = append(out, info)
+	}
+	return out
 }
