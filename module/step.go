@@ -13,7 +13,8 @@ import (
 type Node struct {
 	// Kind is "text" (a paragraph), "input" (a text field), "number" (a
 	// large number to read), "choice" (pick one of Options) or "location"
-	// (share the device's location; Text says why).
+	// (share the device's location; Text says why) or "deadline" (a
+	// countdown to Value, Unix seconds).
 	Kind  string `json:"kind"`
 	Name  string `json:"name,omitempty"`
 	Label string `json:"label,omitempty"`

@@ -119,7 +119,10 @@ func (s Step) Start(ctx context.Context, in module.DeviceInput) (module.DeviceSt
 	}
 	return module.DeviceStart{
 		State: raw,
-		Web:   []module.Node{{Kind: "number", Name: FieldNumber, Text: strconv.Itoa(st.Number), Label: label}},
+		Web: []module.Node{
+			{Kind: "number", Name: FieldNumber, Text: strconv.Itoa(st.Number), Label: label},
+			{Kind: "deadline", Name: "deadline", Value: strconv.FormatInt(st.Deadline/1000, 10), Label: "Time left to answer"},
+		},
 	}, nil
 }
 

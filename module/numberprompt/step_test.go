@@ -186,7 +186,7 @@ func TestStartLockout(t *testing.T) {
 				if got.State != nil || got.Web != nil {
 					t.Errorf("locked Start() = state %s, web %v; want neither", got.State, got.Web)
 				}
-			} else if len(got.State) == 0 || len(got.Web) != 1 {
+			} else if len(got.State) == 0 || len(got.Web) != 2 {
 				t.Errorf("Start() = state %s, web %v; want a prompt", got.State, got.Web)
 			}
 			if tt.history != nil {
@@ -255,7 +255,10 @@ func TestStartDraw(t *testing.T) {
 					if mode == numberprompt.ModeType {
 						label = "Type this number on your phone"
 					}
-					wantWeb := []module.Node{{Kind: "number", Name: "number", Text: num, Label: label}}
+					wantWeb := []module.Node{
+						{Kind: "number", Name: "number", Text: num, Label: label},
+						{Kind: "deadline", Name: "deadline", Value: strconv.FormatInt(now.Add(90*time.Second).Unix(), 10), Label: "Time left to answer"},
+					}
 					if diff := cmp.Diff(wantWeb, got.Web); diff != "" {
 						t.Fatalf("draw %d: web nodes (-want +got):\n%s", i, diff)
 					}
