@@ -83,6 +83,8 @@ type Commit struct {
 	// computed from (failures, denials, pushes).
 	UserEvents []UserEvent
 	Audit      []AuditEvent
+	// Outbox items are enqueued for delivery once the commit succeeds.
+	Outbox []OutboxItem
 }
 
 // User event kinds.

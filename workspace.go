@@ -52,6 +52,10 @@ type Application struct {
 	// Gatepass is an optional CEL rule evaluated when a verification is
 	// requested; when it is false the request is refused.
 	Gatepass string `json:"gatepass,omitempty"`
+	// WebhookURL, when set, receives a signed verification.finished
+	// webhook (Standard Webhooks) for every verification of the
+	// application that ends.
+	WebhookURL string `json:"webhook_url,omitempty"`
 }
 
 // Mobile is an application's mobile configuration.

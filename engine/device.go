@@ -243,7 +243,7 @@ func (e *Engine) Pair(ctx context.Context, compact, addr string) (*deviceproto.S
 	if err := e.runDevice(ctx, v, now, addr, &c); err != nil {
 		return nil, err
 	}
-	if err := e.Store.Commit(ctx, c); err != nil {
+	if err := e.commit(ctx, c); err != nil {
 		return nil, err
 	}
 	e.published(ctx, v, now)
@@ -261,7 +261,7 @@ func (e *Engine) refuseOnWeb(ctx context.Context, v *tandem.Verification, step i
 		detail["cred_id"] = credID
 	}
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "refused.device", addr, v.UpdatedAt, detail))
-	if cerr := e.Store.Commit(ctx, c); cerr != nil && tandem.ErrorCode(cerr) != tandem.ECONFLICT {
+	if cerr := e.commit(ctx, c); cerr != nil && tandem.ErrorCode(cerr) != tandem.ECONFLICT {
 		return cerr
 	}
 	e.Events.Publish(v.ID)
@@ -393,7 +393,7 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 		e.failHandover(v, v.Steps[cur].Group, now, "The person on the phone said this wasn't them.", &c)
 		c.UserEvents = append(c.UserEvents, e.userEvent(v, tandem.UserDenied, now))
 		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "denied", addr, now, map[string]any{"cred_id": dev.CredID, "step": cur, "web_ip": v.Web.BrowserIP, "web_user_agent": v.Web.BrowserUserAgent}))
-		if err := e.Store.Commit(ctx, c); err != nil {
+		if err := e.commit(ctx, c); err != nil {
 			return nil, err
 		}
 		e.published(ctx, v, now)
@@ -417,7 +417,7 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 		}
 		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "step.rejected_input", addr, now, map[string]any{"step": cur, "type": m.Type, "attempt": step.Attempts, "problem": out.Retry[0].Message}))
 		if step.Attempts < module.MaxAttempts {
-			if err := e.Store.Commit(ctx, c); err != nil {
+			if err := e.commit(ctx, c); err != nil {
 				return nil, err
 			}
 			return e.session(ctx, v, dev.CredID, out.Retry[0].Message)
@@ -427,7 +427,7 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 	if err := e.finishDeviceStep(ctx, v, cur, out, now, addr, &c); err != nil {
 		return nil, err
 	}
-	if err := e.Store.Commit(ctx, c); err != nil {
+	if err := e.commit(ctx, c); err != nil {
 		return nil, err
 	}
 	e.published(ctx, v, now)
@@ -595,7 +595,7 @@ func (e *Engine) passHandover(ctx context.Context, v *tandem.Verification, i int
 	e.handoverClaims(v, true)
 	v.Steps[i].Status, v.Steps[i].FinishedAt, v.Steps[i].Reason = tandem.StepPassed, now, ""
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.passed", addr, now, map[string]any{"step": i, "type": webtodevice.Type}))
-	c.Audit = append(c.Audit, e.advance(ctx, v, now, addr)...)
+	e.advance(ctx, v, now, addr, c)
 	return nil
 }
 
@@ -615,7 +615,7 @@ func (e *Engine) failHandover(v *tandem.Verification, i int, now time.Time, reas
 	if i >= 0 && i < len(v.Steps) {
 		v.Steps[i].Status, v.Steps[i].Reason, v.Steps[i].FinishedAt = tandem.StepFailed, reason, now
 	}
-	if err := e.transition(v, tandem.StatusFailed, now); err == nil {
+	if err := e.transition(v, tandem.StatusFailed, now, c); err == nil {
 		v.Reason = reason
 		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "failed", "", now, nil))
 	}
@@ -754,7 +754,7 @@ func (e *Engine) notifyDevices(ctx context.Context, v *tandem.Verification, i in
 	} else if note != "" {
 		v.Steps[i].Reason = note
 		c := tandem.Commit{Verification: v, Audit: []tandem.AuditEvent{e.audit(v.Workspace, v.ID, tandem.ActorSystem, "push.suppressed", "", now, map[string]any{"reason": note})}}
-		if err := e.Store.Commit(ctx, c); err != nil && tandem.ErrorCode(err) != tandem.ECONFLICT {
+		if err := e.commit(ctx, c); err != nil && tandem.ErrorCode(err) != tandem.ECONFLICT {
 			return err
 		}
 		e.Events.Publish(v.ID)
@@ -773,7 +773,7 @@ func (e *Engine) notifyDevices(ctx context.Context, v *tandem.Verification, i in
 	}
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "pushed", "", now, map[string]any{"devices": len(targets)}))
 	c.UserEvents = append(c.UserEvents, e.userEvent(v, tandem.UserPushed, now))
-	if err := e.Store.Commit(ctx, c); err != nil {
+	if err := e.commit(ctx, c); err != nil {
 		return err
 	}
 	for k := range targets {
@@ -892,7 +892,7 @@ func (e *Engine) Accept(ctx context.Context, compact, addr string) (*deviceproto
 	if err := e.runDevice(ctx, v, now, addr, &c); err != nil {
 		return nil, err
 	}
-	if err := e.Store.Commit(ctx, c); err != nil {
+	if err := e.commit(ctx, c); err != nil {
 		if tandem.ErrorCode(err) == tandem.ECONFLICT {
 			return nil, e.deviceRefusal(ctx, v, dev.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "handover_taken", "Another phone already answered this prompt."))
 		}
@@ -1037,7 +1037,7 @@ func (e *Engine) timeoutIfDue(ctx context.Context, v *tandem.Verification, now t
 	if err := e.finishDeviceStep(ctx, v, i, out, now, "", &c); err != nil {
 		return nil, err
 	}
-	err := e.Store.Commit(ctx, c)
+	err := e.commit(ctx, c)
 	if tandem.ErrorCode(err) == tandem.ECONFLICT {
 		return e.Store.GetVerification(ctx, v.ID)
 	}
@@ -1093,7 +1093,7 @@ func (e *Engine) SetWebLocation(ctx context.Context, token, browserKey string, l
 		v.Web.Location = &loc
 		v.UpdatedAt = now
 		c := tandem.Commit{Verification: v, Audit: []tandem.AuditEvent{e.audit(v.Workspace, v.ID, tandem.ActorWeb, "web.location", addr, now, map[string]any{"accuracy_m": loc.AccuracyM})}}
-		err = e.Store.Commit(ctx, c)
+		err = e.commit(ctx, c)
 		if tandem.ErrorCode(err) == tandem.ECONFLICT && attempt < 3 {
 			continue
 		}

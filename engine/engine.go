@@ -227,11 +227,13 @@ func (e *Engine) Cancel(ctx context.Context, appID, id, addr string) (*tandem.Ve
 			return nil, tandem.Errorf(tandem.ECONFLICT, "Verification %q has already ended with status %s.", id, v.Status)
 		}
 		now := e.Now()
-		if err := e.transition(v, tandem.StatusCancelled, now); err != nil {
+		c := tandem.Commit{Verification: v}
+		if err := e.transition(v, tandem.StatusCancelled, now, &c); err != nil {
 			return nil, err
 		}
 		v.Reason = "The verification was cancelled."
-		err = e.Store.UpdateVerification(ctx, v, e.audit(v.Workspace, v.ID, tandem.ActorAPI, "cancelled", addr, now, nil))
+		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorAPI, "cancelled", addr, now, nil))
+		err = e.commit(ctx, c)
 		if tandem.ErrorCode(err) == tandem.ECONFLICT && attempt < 3 {
 			continue
 		}
@@ -282,12 +284,13 @@ func (e *Engine) Open(ctx context.Context, token, browserKey, addr, userAgent st
 		v.BrowserHash = hash(browserKey)
 		v.Web.BrowserIP = addr
 		v.Web.BrowserUserAgent = truncate(userAgent, MaxUserAgent)
-		if err := e.transition(v, tandem.StatusInProgress, now); err != nil {
+		c := tandem.Commit{Verification: v}
+		if err := e.transition(v, tandem.StatusInProgress, now, &c); err != nil {
 			return nil, err
 		}
-		evs := []tandem.AuditEvent{e.audit(v.Workspace, v.ID, tandem.ActorWeb, "opened", addr, now, map[string]any{"user_agent": v.Web.BrowserUserAgent})}
-		evs = append(evs, e.advance(ctx, v, now, addr)...)
-		err = e.Store.UpdateVerification(ctx, v, evs...)
+		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorWeb, "opened", addr, now, map[string]any{"user_agent": v.Web.BrowserUserAgent}))
+		e.advance(ctx, v, now, addr, &c)
+		err = e.commit(ctx, c)
 		if tandem.ErrorCode(err) == tandem.ECONFLICT && attempt < 3 {
 			continue // another request bound or changed it; look again
 		}
@@ -413,15 +416,15 @@ func (e *Engine) Submit(ctx context.Context, token, browserKey string, index int
 		return nil, fmt.Errorf("verification %s step %d (%s): %w", v.ID, cur, m.Type, err)
 	}
 	step := &v.Steps[cur]
-	var evs []tandem.AuditEvent
+	c := tandem.Commit{Verification: v}
 	if len(out.Retry) > 0 {
 		if !out.CountAttempt {
 			return nil, &RetryError{Fields: out.Retry, Values: out.Values, AttemptsLeft: module.MaxAttempts - step.Attempts}
 		}
 		step.Attempts++
-		evs = append(evs, e.audit(v.Workspace, v.ID, tandem.ActorWeb, "step.rejected_input", addr, now, map[string]any{"step": cur, "type": m.Type, "attempt": step.Attempts, "problem": out.Retry[0].Message}))
+		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorWeb, "step.rejected_input", addr, now, map[string]any{"step": cur, "type": m.Type, "attempt": step.Attempts, "problem": out.Retry[0].Message}))
 		if step.Attempts < module.MaxAttempts {
-			if err := e.Store.UpdateVerification(ctx, v, evs...); err != nil {
+			if err := e.commit(ctx, c); err != nil {
 				return nil, err
 			}
 			return nil, &RetryError{Fields: out.Retry, Values: out.Values, AttemptsLeft: module.MaxAttempts - step.Attempts}
@@ -438,19 +441,19 @@ func (e *Engine) Submit(ctx context.Context, token, browserKey string, index int
 	step.FinishedAt = now
 	if out.Passed {
 		step.Status = tandem.StepPassed
-		evs = append(evs, e.audit(v.Workspace, v.ID, tandem.ActorWeb, "step.passed", addr, now, map[string]any{"step": cur, "type": m.Type}))
-		evs = append(evs, e.advance(ctx, v, now, addr)...)
+		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorWeb, "step.passed", addr, now, map[string]any{"step": cur, "type": m.Type}))
+		e.advance(ctx, v, now, addr, &c)
 	} else {
 		step.Status = tandem.StepFailed
 		step.Reason = out.Reason
-		if err := e.transition(v, tandem.StatusFailed, now); err != nil {
+		if err := e.transition(v, tandem.StatusFailed, now, &c); err != nil {
 			return nil, err
 		}
 		v.Reason = out.Reason
-		evs = append(evs, e.audit(v.Workspace, v.ID, tandem.ActorWeb, "step.failed", addr, now, map[string]any{"step": cur, "type": m.Type, "reason": out.Reason}))
-		evs = append(evs, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "failed", addr, now, nil))
+		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorWeb, "step.failed", addr, now, map[string]any{"step": cur, "type": m.Type, "reason": out.Reason}))
+		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "failed", addr, now, nil))
 	}
-	if err := e.Store.UpdateVerification(ctx, v, evs...); err != nil {
+	if err := e.commit(ctx, c); err != nil {
 		return nil, err
 	}
 	e.published(ctx, v, now)
@@ -460,20 +463,19 @@ func (e *Engine) Submit(ctx context.Context, token, browserKey string, index int
 // advance runs the steps from the current one: disabled modules and modules
 // whose rule is false are skipped with the reason recorded; the first step
 // that needs an answer is marked running; when no step is left the
-// verification completes. It returns the audit events of what it did.
-func (e *Engine) advance(ctx context.Context, v *tandem.Verification, now time.Time, addr string) []tandem.AuditEvent {
-	var evs []tandem.AuditEvent
+// verification completes. It adds the audit events of what it did to c.
+func (e *Engine) advance(ctx context.Context, v *tandem.Verification, now time.Time, addr string, c *tandem.Commit) {
 	for {
 		i := v.Current()
 		if i < 0 {
-			if err := e.transition(v, tandem.StatusCompleted, now); err == nil {
-				evs = append(evs, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "completed", addr, now, nil))
+			if err := e.transition(v, tandem.StatusCompleted, now, c); err == nil {
+				c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "completed", addr, now, nil))
 			}
-			return evs
+			return
 		}
 		step := &v.Steps[i]
 		if step.Status == tandem.StepRunning {
-			return evs
+			return
 		}
 		m := v.Modules[i]
 		skip := ""
@@ -490,7 +492,7 @@ func (e *Engine) advance(ctx context.Context, v *tandem.Verification, now time.T
 		}
 		if skip != "" {
 			step.Status, step.Reason, step.StartedAt, step.FinishedAt = tandem.StepSkipped, skip, now, now
-			evs = append(evs, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.skipped", addr, now, map[string]any{"step": i, "type": m.Type, "reason": skip}))
+			c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.skipped", addr, now, map[string]any{"step": i, "type": m.Type, "reason": skip}))
 			for j := range v.Steps {
 				if v.Steps[j].Side == SideDevice && v.Steps[j].Group == i {
 					v.Steps[j].Status, v.Steps[j].Reason, v.Steps[j].StartedAt, v.Steps[j].FinishedAt = tandem.StepSkipped, "The hand-over to the phone was skipped.", now, now
@@ -499,8 +501,8 @@ func (e *Engine) advance(ctx context.Context, v *tandem.Verification, now time.T
 			continue
 		}
 		step.Status, step.StartedAt = tandem.StepRunning, now
-		evs = append(evs, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.started", addr, now, map[string]any{"step": i, "type": m.Type}))
-		return evs
+		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.started", addr, now, map[string]any{"step": i, "type": m.Type}))
+		return
 	}
 }
 
@@ -538,14 +540,18 @@ func (e *Engine) eval(ctx context.Context, rule string, in rules.Input) (bool, e
 }
 
 // transition moves v to status to, or reports a bug when the state machine
-// does not allow it.
-func (e *Engine) transition(v *tandem.Verification, to tandem.Status, now time.Time) error {
+// does not allow it. c is the commit that will store the change: when v
+// ends, transition marks in it that the verification's webhook is due (see
+// ended), so that the one commit that stores the terminal status also
+// enqueues the webhook.
+func (e *Engine) transition(v *tandem.Verification, to tandem.Status, now time.Time, c *tandem.Commit) error {
 	if !tandem.CanTransition(v.Status, to) {
 		return tandem.Errorf(tandem.ECONFLICT, "Verification %s cannot go from %s to %s.", v.ID, v.Status, to)
 	}
 	v.Status = to
 	v.UpdatedAt = now
 	if to.Terminal() {
+		ended(c)
 		v.FinishedAt = now
 		for i := range v.Steps {
 			if v.Steps[i].Status == tandem.StepRunning && to != tandem.StatusCompleted {
@@ -568,11 +574,13 @@ func (e *Engine) expireIfDue(ctx context.Context, v *tandem.Verification) (*tand
 	if now.Before(v.ExpiresAt) {
 		return e.timeoutIfDue(ctx, v, now)
 	}
-	if err := e.transition(v, tandem.StatusExpired, now); err != nil {
+	c := tandem.Commit{Verification: v}
+	if err := e.transition(v, tandem.StatusExpired, now, &c); err != nil {
 		return nil, err
 	}
 	v.Reason = "The verification link expired."
-	err := e.Store.UpdateVerification(ctx, v, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "expired", "", now, nil))
+	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "expired", "", now, nil))
+	err := e.commit(ctx, c)
 	if tandem.ErrorCode(err) == tandem.ECONFLICT {
 		return e.Store.GetVerification(ctx, v.ID)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/tandem-id/tandem/events"
 	"github.com/tandem-id/tandem/examples"
 	"github.com/tandem-id/tandem/httpapi"
+	"github.com/tandem-id/tandem/keys"
 	"github.com/tandem-id/tandem/module/all"
 	"github.com/tandem-id/tandem/rules"
 	"github.com/tandem-id/tandem/spec"
@@ -79,6 +80,8 @@ func newFixture(t *testing.T) *fixture {
 		Engine:        &engine.Engine{Store: db, Modules: validator.Modules, Rules: env, Events: events.NewHub(), Logger: logger, Now: c.Now, PublicURL: "https://verify.example"},
 		Verifications: db,
 		Devices:       db,
+		Webhooks:      db,
+		Keys:          &keys.Manager{Store: db, Secret: []byte(signingSecret), Now: c.Now},
 		AdminAuth:     func(tok string) bool { return tok == adminToken },
 		Logger:        logger,
 		Now:           c.Now,

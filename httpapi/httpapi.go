@@ -18,8 +18,10 @@ import (
 
 	"github.com/tandem-id/tandem"
 	"github.com/tandem-id/tandem/engine"
+	"github.com/tandem-id/tandem/keys"
 	"github.com/tandem-id/tandem/spec"
 	"github.com/tandem-id/tandem/strictjson"
+	"github.com/tandem-id/tandem/webhook"
 )
 
 // Server holds the dependencies of the JSON APIs.
@@ -32,11 +34,20 @@ type Server struct {
 	Verifications tandem.VerificationStore
 	// Devices, when set, serves the device administration endpoints.
 	Devices tandem.DeviceStore
+	// Keys, when set, serves the workspaces' JWKS (/w/{workspace}/...),
+	// the result tokens and the key administration endpoints.
+	Keys *keys.Manager
+	// Webhooks, when set, serves the webhook endpoints: secrets, and the
+	// deliveries that were given up. WebhookBox encrypts the secrets at
+	// rest; nil stores them in clear.
+	Webhooks   WebhookStore
+	WebhookBox *webhook.Box
 	// AdminAuth reports whether a bearer token is the admin token.
 	AdminAuth func(token string) bool
 	Logger    *slog.Logger
 	Now       func() time.Time
-	// SecretGrace is how long a rotated client secret keeps working.
+	// SecretGrace is how long a rotated client or webhook secret keeps
+	// working.
 	SecretGrace time.Duration
 	Version     string
 
@@ -67,6 +78,12 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Devices != nil {
 		s.registerDevices()
+	}
+	if s.Keys != nil {
+		s.registerKeys()
+	}
+	if s.Webhooks != nil {
+		s.registerWebhooks()
 	}
 	return s.withAuth(problemFallback(mux))
 }

@@ -27,6 +27,7 @@ const (
 	MinLinkExpiry        = 60
 	MaxLinkExpiry        = 86400
 	MaxRedirectURLs      = 20
+	MaxWebhookURL        = 2048
 	MaxPushTitle         = 100
 	MaxPushBody          = 240
 	MinLocationRetention = 60
@@ -139,6 +140,13 @@ func (v *Validator) Validate(doc tandem.WorkspaceDoc) (tandem.WorkspaceDoc, erro
 				add(fmt.Sprintf("%s.redirect_urls[%d]", p, j), "%q is listed twice", raw)
 			} else {
 				napp.RedirectURLs = append(napp.RedirectURLs, raw)
+			}
+		}
+		if app.WebhookURL != "" {
+			if msg := checkWebhookURL(app.WebhookURL); msg != "" {
+				add(p+".webhook_url", "%s", msg)
+			} else if app.VerificationWay == tandem.WayMobile {
+				add(p+".webhook_url", "webhook_url applies only to applications with verification_way %q: a verification belongs to the web application that hands over to the phone, and its webhook goes to that application's webhook_url", tandem.WayWeb)
 			}
 		}
 		if app.Mobile != nil {
@@ -370,6 +378,30 @@ func checkRedirectURL(raw string) string {
 	}
 	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
 		return fmt.Sprintf("%q uses http; use https (http is allowed only for localhost and loopback addresses)", raw)
+	}
+	return ""
+}
+
+// checkWebhookURL returns why raw cannot be a webhook URL, or "". It accepts
+// absolute http and https URLs without user information or fragment. Where
+// a webhook may actually go is decided when it is delivered, not here: the
+// server sends only to https URLs whose host resolves to public addresses,
+// unless it runs with -allow-insecure-webhooks (http and any address) or
+// lists the host in -webhook-allow-hosts; a refused delivery is recorded
+// and audited. The document cannot know those flags, so http is accepted.
+func checkWebhookURL(raw string) string {
+	if len(raw) > MaxWebhookURL {
+		return fmt.Sprintf("webhook_url has %d characters; at most %d are allowed", len(raw), MaxWebhookURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Sprintf("%q is not an absolute http(s) URL; use e.g. https://app.example.com/tandem/webhook", raw)
+	}
+	if u.User != nil {
+		return fmt.Sprintf("%q carries a user name or password; remove it (webhooks are authenticated by their signature)", u.Redacted())
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Sprintf("%q has a fragment; webhook URLs must not have one", raw)
 	}
 	return ""
 }

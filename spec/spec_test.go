@@ -428,6 +428,38 @@ func TestValidateRefuses(t *testing.T) {
 			want: []problem{{webApp + ".redirect_urls[1]", `"https://example.com/" is listed twice`}},
 		},
 		{
+			name: "WebhookURLRelative",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "/hooks/tandem" },
+			want: []problem{{webApp + ".webhook_url", `"/hooks/tandem" is not an absolute http(s) URL`}},
+		},
+		{
+			name: "WebhookURLOtherScheme",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "ftp://hooks.example/x" },
+			want: []problem{{webApp + ".webhook_url", "is not an absolute http(s) URL"}},
+		},
+		{
+			name: "WebhookURLUserInfo",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "https://user:pw@hooks.example/x" },
+			want: []problem{{webApp + ".webhook_url", `"https://user:xxxxx@hooks.example/x" carries a user name or password; remove it`}},
+		},
+		{
+			name: "WebhookURLFragment",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "https://hooks.example/x#frag" },
+			want: []problem{{webApp + ".webhook_url", "has a fragment; webhook URLs must not have one"}},
+		},
+		{
+			name: "WebhookURLTooLong",
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].WebhookURL = "https://hooks.example/" + strings.Repeat("a", spec.MaxWebhookURL)
+			},
+			want: []problem{{webApp + ".webhook_url", "at most 2048 are allowed"}},
+		},
+		{
+			name: "WebhookURLOnMobileApplication",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[1].WebhookURL = "https://hooks.example/x" },
+			want: []problem{{mobileApp + ".webhook_url", `webhook_url applies only to applications with verification_way "web"`}},
+		},
+		{
 			name: "MobileBlockOnWebApplication",
 			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].Mobile = &tandem.Mobile{Notification: "qr"} },
 			want: []problem{{webApp + ".mobile", `mobile applies only to applications with verification_way "mobile"; remove it or change verification_way`}},
@@ -550,6 +582,11 @@ func TestValidateAccepts(t *testing.T) {
 				"https://bank.example/done?x=1", "http://localhost:3000/cb", "http://127.0.0.1/cb", "http://[::1]:8080/cb",
 			}
 		}},
+		{"WebhookURLHTTPS", func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "https://hooks.example/tandem?tenant=1" }},
+		// Where a webhook may go is decided at delivery time, with the
+		// server's flags: the document accepts http and any host.
+		{"WebhookURLHTTP", func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "http://hooks.internal:8080/tandem" }},
+		{"WebhookURLPrivateAddress", func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "https://10.0.0.5/tandem" }},
 		{"NoMobileBlockOnMobileApp", func(d *tandem.WorkspaceDoc) {
 			d.Applications[1].Mobile = nil
 			d.Workflows[1].Modules = slicesDelete(d.Workflows[1].Modules, 1)

@@ -61,7 +61,8 @@ const userEventSweep = 100
 // the insertion of c.Inbox; the insertion of c.UserEvents, followed for each
 // of their workspaces by the deletion of up to userEventSweep (100) events
 // of that workspace more than userEventRetention (24 h) older than the
-// newest event written for it; and c.Audit, completed as by
+// newest event written for it; the insertion of c.Outbox as pending items
+// with no attempts (see outbox.go); and c.Audit, completed as by
 // UpdateVerification (with c.Verification's workspace and id when it is
 // set). As the revocation follows the upserts, a device of this very commit
 // that is not the kept one ends up revoked, and the kept one is never
@@ -71,20 +72,23 @@ const userEventSweep = 100
 // Platform, State, PushType, PushToken, UpdatedAt, LastSeenAt and RevokedAt
 // are written; its workspace, key and CreatedAt stay as first stored. A
 // zero CreatedAt or UpdatedAt is the store's clock, as is a zero
-// RevokeOthers.At, the zero CreatedAt of an inbox item and the zero At of a
-// user event. A user event's Kind is not checked against the known kinds;
+// RevokeOthers.At, the zero CreatedAt of an inbox item or an outbox item
+// and the zero At of a user event; an outbox item's zero NextAttemptAt is
+// its CreatedAt. A user event's Kind is not checked against the known kinds;
 // an empty VerificationID is stored as NULL.
 //
 // Errors: EINVALID when the verification is invalid as for
 // UpdateVerification, when a device has no CredID, Workspace or Thumbprint,
 // an unknown State or a PublicKey that is not JSON, when RevokeOthers has no
 // Workspace or UserID, when an inbox item has no expiry, when a user event
-// has no Workspace, UserID or Kind, or when an audit detail is not JSON.
+// has no Workspace, UserID or Kind, when an outbox item has no ID, Kind,
+// Workspace, URL or Payload, or when an audit detail is not JSON.
 // ECONFLICT when the verification's version is stale, when a new device's
-// key is already that of another device of the workspace, or when a stored
-// device has another workspace or key. ENOTFOUND when the verification, a
-// device's workspace, the device or verification of an inbox item, or a
-// user event's workspace does not exist. On error nothing is written and c
+// key is already that of another device of the workspace, when a stored
+// device has another workspace or key, or when an outbox item's ID exists.
+// ENOTFOUND when the verification, a device's workspace, the device or
+// verification of an inbox item, or the workspace of a user event or an
+// outbox item does not exist. On error nothing is written and c
 // is unchanged. On success, c.Verification's Version and UpdatedAt are set
 // as by UpdateVerification, a zero UpdatedAt of a device is set to the
 // clock's time, and a device's CreatedAt to its stored creation time unless
@@ -149,8 +153,12 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 	if err != nil {
 		return err
 	}
+	outbox, err := prepareOutbox(c.Outbox, now)
+	if err != nil {
+		return err
+	}
 	if u == nil && len(devices) == 0 && revoke == nil && c.Withdraw == "" && len(inbox) == 0 &&
-		len(userEvents) == 0 && len(events) == 0 {
+		len(userEvents) == 0 && len(events) == 0 && len(outbox) == 0 {
 		return nil
 	}
 
@@ -184,6 +192,9 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 			return err
 		}
 		if err := insertUserEvents(ctx, tx, userEvents, workspaces); err != nil {
+			return err
+		}
+		if err := insertOutbox(ctx, tx, outbox, workspaces); err != nil {
 			return err
 		}
 		return insertAudit(ctx, tx, events)

@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/skip2/go-qrcode"
@@ -32,14 +33,22 @@ const (
 	pairedRefresh = 15
 	// qrModulePixels is the size of a QR code module in the PNG.
 	qrModulePixels = 8
+	// MaxLocationBytes bounds the body of POST /v/{token}/location.
+	MaxLocationBytes = 1 << 10
 )
 
 // handoverData is what a hand-over page shows: the QR code while no phone
-// has joined, or what the phone's current step shows once one has.
+// has joined (or first, when the phone's steps compare locations, a button
+// that shares this computer's location), or what the phone's current step
+// shows once one has.
 type handoverData struct {
 	Paired bool
 	// Note tells that a phone was refused; shown while no phone has joined.
 	Note string
+
+	// LocationPath, when set, is the URL app.js posts this computer's
+	// location to: the page asks for it instead of showing a code.
+	LocationPath string
 
 	// While not paired. Pairing is nil when no code could be made (the
 	// hand-over moved on meanwhile): the page then only waits.
@@ -50,20 +59,38 @@ type handoverData struct {
 
 	// Once paired.
 	PhoneStep string
-	Nodes     []module.Node
+	Nodes     []phoneNode
 
 	// Page is the URL of the page, for the "check again" link.
 	Page string
 }
 
+// phoneNode is a node of what the phone's current step shows on the web
+// page; a "deadline" node comes with its countdown.
+type phoneNode struct {
+	module.Node
+	Countdown *countdown
+}
+
+// countdown is a <time class="countdown"> that app.js counts down each
+// second: the time left until At.
+type countdown struct {
+	At        string // RFC 3339, UTC
+	In        int    // seconds from now
+	Remaining string // In as m:ss
+}
+
+func newCountdown(at, now time.Time) countdown {
+	in := secondsUntil(at, now)
+	return countdown{At: at.UTC().Format(time.RFC3339), In: in, Remaining: fmt.Sprintf("%d:%02d", in/60, in%60)}
+}
+
 // pairingData is one pairing code as the page shows it.
 type pairingData struct {
-	URL       string
-	QR        template.URL // data:image/png;base64,...
-	QRSize    int          // the PNG's width and height in pixels
-	ExpiresAt string       // RFC 3339, UTC
-	ExpiresIn int          // seconds from now
-	Remaining string       // ExpiresIn as m:ss
+	URL     string
+	QR      template.URL // data:image/png;base64,...
+	QRSize  int          // the PNG's width and height in pixels
+	Expires countdown
 }
 
 // newPairingData encodes p's URL as a QR code.
@@ -72,14 +99,11 @@ func newPairingData(p *engine.Pairing, now time.Time) (*pairingData, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := secondsUntil(p.ExpiresAt, now)
 	return &pairingData{
-		URL:       p.URL,
-		QR:        template.URL(qr), // a data URL made here, not input
-		QRSize:    size,
-		ExpiresAt: p.ExpiresAt.UTC().Format(time.RFC3339),
-		ExpiresIn: in,
-		Remaining: fmt.Sprintf("%d:%02d", in/60, in%60),
+		URL:     p.URL,
+		QR:      template.URL(qr), // a data URL made here, not input
+		QRSize:  size,
+		Expires: newCountdown(p.ExpiresAt, now),
 	}, nil
 }
 
@@ -104,17 +128,46 @@ func secondsUntil(t, now time.Time) int {
 	return max(0, int(math.Ceil(t.Sub(now).Seconds())))
 }
 
-// handoverPage describes the running hand-over of the page of token. For a
-// hand-over that waits for a phone, pairing is the code to show (nil when
-// none could be made).
+// needsWebLocation reports whether the hand-over h waits for this
+// computer's location before it shows a code.
+func needsWebLocation(h *engine.HandoverView) bool {
+	return h != nil && !h.Paired && h.NeedsLocation && !h.HasLocation
+}
+
+// handoverPage describes the running hand-over of the page of token, and
+// the page's refresh without JavaScript (0 for none). For a hand-over that
+// waits for a phone, pairing is the code to show (nil when none could be
+// made).
 func handoverPage(token string, h *engine.HandoverView, pairing *engine.Pairing, now time.Time) (*handoverData, int, error) {
 	d := &handoverData{Paired: h.Paired, Page: pagePath(token)}
 	if h.Paired {
 		d.PhoneStep = h.Step
-		d.Nodes = h.Nodes
-		return d, pairedRefresh, nil
+		refresh := pairedRefresh
+		d.Nodes = make([]phoneNode, len(h.Nodes))
+		for i, n := range h.Nodes {
+			d.Nodes[i] = phoneNode{Node: n}
+			if n.Kind != "deadline" {
+				continue
+			}
+			sec, err := strconv.ParseInt(n.Value, 10, 64)
+			if err != nil {
+				continue // not a time: shown as nothing
+			}
+			c := newCountdown(time.Unix(sec, 0), now)
+			d.Nodes[i].Countdown = &c
+			// Without JavaScript, reload soon after the time is up: the
+			// server then ends the step.
+			refresh = min(refresh, max(minRefresh, c.In+1))
+		}
+		return d, refresh, nil
 	}
 	d.Note = h.Note
+	if needsWebLocation(h) {
+		// Nothing changes by itself until this browser shares its
+		// location, which takes JavaScript: no refresh.
+		d.LocationPath = pagePath(token) + "/location"
+		return d, 0, nil
+	}
 	d.PairingPath = pagePath(token) + "/pairing"
 	if pairing == nil {
 		return d, pairedRefresh, nil
@@ -124,7 +177,7 @@ func handoverPage(token string, h *engine.HandoverView, pairing *engine.Pairing,
 		return nil, 0, err
 	}
 	d.Pairing, d.Push = p, pairing.Push
-	return d, max(minRefresh, p.ExpiresIn-int(pairingLead/time.Second)), nil
+	return d, max(minRefresh, p.Expires.In-int(pairingLead/time.Second)), nil
 }
 
 // pairingResponse is the body of GET /v/{token}/pairing.
@@ -183,6 +236,8 @@ type problemJSON struct {
 	Status  int    `json:"status"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Errors name the fields of the request in error (for 422).
+	Errors []tandem.FieldError `json:"errors,omitempty"`
 }
 
 // handleJSON is handle for routes that answer JSON: a failure is a JSON
@@ -190,26 +245,45 @@ type problemJSON struct {
 func (s *Server) handleJSON(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rw := &responseWriter{ResponseWriter: w}
-		err := h(rw, r)
-		if err == nil {
-			return
+		if err := h(rw, r); err != nil {
+			s.failJSON(rw, r, err)
 		}
-		status, p := errorPage(err)
-		s.logFailure(r, status, err)
-		if rw.started {
-			return
-		}
-		if ra, ok := errors.AsType[*rateLimitError](err); ok {
-			w.Header().Set("Retry-After", strconv.Itoa(ra.seconds()))
-		}
-		msg := p.Error.Heading + "."
-		if len(p.Error.Paragraphs) > 0 {
-			msg += " " + p.Error.Paragraphs[0]
-		}
-		body, _ := json.Marshal(problemJSON{Status: status, Code: tandem.ErrorCode(err), Message: msg})
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-		w.WriteHeader(status)
-		w.Write(body)
 	})
+}
+
+// failJSON logs err and, unless the response has started, writes it as a
+// JSON problem. Invalid input is 422 (with its fields) unless err carries
+// a status of its own.
+func (s *Server) failJSON(w *responseWriter, r *http.Request, err error) {
+	status, p := errorPage(err)
+	if tandem.ErrorCode(err) == tandem.EINVALID {
+		status = http.StatusUnprocessableEntity
+	}
+	if se, ok := errors.AsType[*statusError](err); ok {
+		status = se.status
+	}
+	s.logFailure(r, status, err)
+	if w.started {
+		return
+	}
+	if ra, ok := errors.AsType[*rateLimitError](err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(ra.seconds()))
+	}
+	msg := p.Error.Heading + "."
+	if len(p.Error.Paragraphs) > 0 {
+		msg += " " + p.Error.Paragraphs[0]
+	}
+	body, _ := json.Marshal(problemJSON{Status: status, Code: tandem.ErrorCode(err), Message: msg, Errors: tandem.ErrorFields(err)})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// jsonRoute reports whether r is for a route that answers JSON, whose
+// refusals (cross-site, rate limited) are JSON problems too.
+func jsonRoute(r *http.Request) bool {
+	p := r.URL.Path
+	return strings.Count(p, "/") == 3 && !strings.HasPrefix(p, "/v/static/") &&
+		(strings.HasSuffix(p, "/pairing") || strings.HasSuffix(p, "/location"))
 }

@@ -9,10 +9,10 @@ import (
 )
 
 // limit refuses a request that goes over the rate of its client address
-// and, for a form post or a new pairing code (both write), over the rate
-// of its browser cookie. Static files are not limited.
+// and, for a post (a form, a location) or a new pairing code (all write),
+// over the rate of its browser cookie. Static files are not limited.
 func (s *Server) limit(next http.Handler) http.Handler {
-	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
+	return s.handleAny(func(w http.ResponseWriter, r *http.Request) error {
 		if strings.HasPrefix(r.URL.Path, "/v/static/") {
 			next.ServeHTTP(w, r)
 			return nil

@@ -14,6 +14,7 @@ import (
 	"github.com/tandem-id/tandem"
 	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/module"
+	"github.com/tandem-id/tandem/module/numberprompt"
 )
 
 // page shows the verification's current state. Opening a link binds the
@@ -51,8 +52,10 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) error {
 		}
 		view := s.Engine.ViewOf(v, nil, nil)
 		var pairing *engine.Pairing
-		if h := view.Handover; h != nil && !h.Paired {
-			// A hand-over waits for a phone: every page shows a new code.
+		if h := view.Handover; h != nil && !h.Paired && !needsWebLocation(h) {
+			// A hand-over waits for a phone: every page shows a new code
+			// (once this computer's location is recorded, when the
+			// phone's steps compare locations).
 			pairing, err = s.Engine.NewPairing(r.Context(), token, key, addr)
 			if tandem.ErrorCode(err) == tandem.ECONFLICT {
 				// The hand-over moved on since v was read (a phone
@@ -477,11 +480,7 @@ func endPage(v *tandem.Verification) *pageData {
 		d.Paragraphs = []string{"Thank you. Your verification is complete.", "You can close this page."}
 	case tandem.StatusFailed:
 		title, d.Heading = "Verification failed", "Verification failed"
-		reason := v.Reason
-		if reason == "" {
-			reason = "A step of the verification did not succeed."
-		}
-		d.Paragraphs = []string{reason, "If you think this is a mistake, go back to the site that sent you here and start again."}
+		d.Paragraphs = []string{failureReason(v.Reason), "If you think this is a mistake, go back to the site that sent you here and start again."}
 	case tandem.StatusExpired:
 		title, d.Heading = "Link expired", "This link has expired"
 		d.Paragraphs = []string{"The verification was not finished in time.", "Go back to the site that sent you here to get a new link."}
@@ -490,4 +489,23 @@ func endPage(v *tandem.Verification) *pageData {
 		d.Paragraphs = []string{"The site that sent you here cancelled it. Go back there if you need to start again."}
 	}
 	return &pageData{Title: title, End: d}
+}
+
+// failureReasons are the plain words of the failure reasons that modules
+// give as bare codes.
+var failureReasons = map[string]string{
+	numberprompt.ReasonTimeout: "The time to pick the number ran out.",
+}
+
+// failureReason is why a verification failed, in plain words: the
+// reason the failed step gave (e.g. "The numbers did not match.", or how
+// far the phone was from this computer), with bare codes put in words.
+func failureReason(reason string) string {
+	if reason == "" {
+		return "A step of the verification did not succeed."
+	}
+	if words, ok := failureReasons[reason]; ok {
+		return words
+	}
+	return reason
 }

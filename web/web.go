@@ -3,11 +3,13 @@
 // posts of web steps, and a Server-Sent Events stream that lets an open page
 // move on by itself when the verification changes elsewhere.
 //
-// Pages are rendered on the server and work without JavaScript; a small ES
-// module only adds live updates and double-submit protection. Every response
-// carries a strict Content-Security-Policy (no inline script or style),
-// nosniff and no-referrer; POSTs are protected against cross-site request
-// forgery by http.CrossOriginProtection and are rate limited.
+// Pages are rendered on the server and work without JavaScript, except
+// for sharing the computer's location before a proximity check (the
+// browser's Geolocation API); a small ES module adds that, live updates,
+// countdowns and double-submit protection. Every response carries a strict
+// Content-Security-Policy (no inline script or style), nosniff and
+// no-referrer; POSTs are protected against cross-site request forgery by
+// http.CrossOriginProtection and are rate limited.
 //
 // The verification link's secret (the path's token) is never logged: logs
 // name a link by a short prefix of its SHA-256 only.
@@ -116,6 +118,7 @@ type asset struct {
 //	POST /v/{token}/steps/{index}    a web step's form
 //	GET  /v/{token}/events           Server-Sent Events of the state (bound browser only)
 //	GET  /v/{token}/pairing          a new hand-over QR code, JSON (bound browser only)
+//	POST /v/{token}/location         this computer's location for a proximity check, JSON (bound browser only)
 //	GET  /v/static/{file}            style.css, app.js
 func (s *Server) Handler() http.Handler {
 	s.once.Do(s.init)
@@ -151,6 +154,7 @@ func (s *Server) init() {
 	mux.Handle("POST /v/{token}/steps/{index}", s.handle(s.submit))
 	mux.Handle("GET /v/{token}/events", s.handle(s.events))
 	mux.Handle("GET /v/{token}/pairing", s.handleJSON(s.pairing))
+	mux.Handle("POST /v/{token}/location", s.handleJSON(s.location))
 	// Static files are registered one by one: a "/v/static/{file}" pattern
 	// would conflict with "/v/{token}/events".
 	for name := range s.assets {
@@ -161,7 +165,7 @@ func (s *Server) init() {
 	}))
 
 	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(s.handle(func(http.ResponseWriter, *http.Request) error {
+	cop.SetDenyHandler(s.handleAny(func(http.ResponseWriter, *http.Request) error {
 		return errCrossOrigin
 	}))
 	s.handler = securityHeaders(cop.Handler(s.limit(mux)))
@@ -209,6 +213,19 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 		if err := h(rw, r); err != nil {
 			s.fail(rw, r, err)
 		}
+	})
+}
+
+// handleAny is handle for a page route and handleJSON for a JSON route
+// (see jsonRoute): for handlers that serve every route.
+func (s *Server) handleAny(h handlerFunc) http.Handler {
+	page, js := s.handle(h), s.handleJSON(h)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if jsonRoute(r) {
+			js.ServeHTTP(w, r)
+			return
+		}
+		page.ServeHTTP(w, r)
 	})
 }
 

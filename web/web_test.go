@@ -208,6 +208,7 @@ func (f *fixture) do(t *testing.T, b *browser, method, path string, body io.Read
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)
 	res := rec.Result()
+	res.Request = req
 	for _, c := range res.Cookies() {
 		if c.Name == "tandem_b" {
 			b.key = c.Value
@@ -1402,4 +1403,351 @@ func registryInfos() []module.Info {
 		out = append(out, info)
 	}
 	return out
+}
+
+// phoneWorkspace has a web application "web" whose workflow is
+// [web_to_device] and the mobile application "phone" it hands over to:
+// mobile is the phone's "mobile" settings, handover the web_to_device's
+// configs and phoneModules the phone's workflow modules (JSON).
+func phoneWorkspace(t *testing.T, mobile, handover, phoneModules string) tandem.WorkspaceDoc {
+	t.Helper()
+	raw := `{"name": "acme",
+ "applications": [
+   {"name": "web", "verification_way": "web", "workflow": "login"},
+   {"name": "phone", "verification_way": "mobile", "workflow": "on-phone", "mobile": ` + mobile + `}],
+ "workflows": [
+   {"name": "login", "modules": [{"type": "web_to_device", "display_name": "Phone check", "configs": ` + handover + `}]},
+   {"name": "on-phone", "modules": ` + phoneModules + `}]}`
+	var doc tandem.WorkspaceDoc
+	if err := json.Unmarshal([]byte(raw), &doc); err != nil {
+		t.Fatalf("workspace: %v", err)
+	}
+	return doc
+}
+
+// proximityWorkspace is a phoneWorkspace whose phone checks that it is
+// within 200 m of the browser.
+func proximityWorkspace(t *testing.T) tandem.WorkspaceDoc {
+	return phoneWorkspace(t, `{"proximity": true}`, `{"device_application": "phone"}`,
+		`[{"type": "proximity", "display_name": "Near your computer?", "configs": {"distance_m": 200}}]`)
+}
+
+// numberPromptWorkspace is a phoneWorkspace whose phone picks the number
+// the web page shows, within 60 s.
+func numberPromptWorkspace(t *testing.T) tandem.WorkspaceDoc {
+	return phoneWorkspace(t, `{}`, `{"device_application": "phone", "number_prompt": true}`,
+		`[{"type": "number_prompt", "display_name": "Match the number", "configs": {"ttl_s": 60}}]`)
+}
+
+// The browser at the seed sample's point.
+const webLat, webLon = 12.94739, 80.24207
+
+type problemBody struct {
+	Status  int                 `json:"status"`
+	Code    string              `json:"code"`
+	Message string              `json:"message"`
+	Errors  []tandem.FieldError `json:"errors"`
+}
+
+// postLocation posts body to the location route of tok, as app.js does.
+func (f *fixture) postLocation(t *testing.T, b *browser, tok, body string, header http.Header) response {
+	t.Helper()
+	h := http.Header{"Content-Type": {"application/json"}, "Sec-Fetch-Site": {"same-origin"}}
+	for k, v := range header {
+		h[k] = v
+	}
+	return f.do(t, b, http.MethodPost, "/v/"+tok+"/location", strings.NewReader(body), h)
+}
+
+// wantProblem checks that r is a JSON problem with status and returns it.
+func wantProblem(t *testing.T, r response, status int) problemBody {
+	t.Helper()
+	wantStatus(t, r, status)
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("problem Content-Type = %q, want application/json", ct)
+	}
+	var p problemBody
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+		t.Fatalf("problem body %q: %v", r.body, err)
+	}
+	if p.Status != status || p.Message == "" {
+		t.Errorf("problem = %+v, want status %d and a message", p, status)
+	}
+	return p
+}
+
+// shareLocation records a valid reading of the browser's location.
+func (f *fixture) shareLocation(t *testing.T, b *browser, tok string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"lat": %v, "lon": %v, "accuracy_m": 18.082, "age_ms": %d}`, webLat, webLon, 2000)
+	r := f.postLocation(t, b, tok, body, nil)
+	wantStatus(t, r, http.StatusNoContent)
+	if r.body != "" {
+		t.Errorf("204 with a body: %q", r.body)
+	}
+}
+
+func TestLocationBeforeQRCode(t *testing.T) {
+	f := newFixture(t, proximityWorkspace(t), "web")
+	now := time.Now().Truncate(time.Second)
+	f.clock.frozen = now
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.create(t, engine.CreateRequest{AllowNewDevice: true})
+
+	// The page asks for this computer's location, and shows no code.
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body,
+		`<h1>Phone check</h1>`,
+		`data-location="/v/`+tok+`/location"`,
+		`<p class="location-why">The next step checks that your phone is near this computer. Share this computer's location to continue; it is used only for this check.</p>`,
+		`<noscript><p class="notice">This step needs JavaScript to read this computer's location.</p></noscript>`,
+		// The button, its status and its note are shown by app.js.
+		`<div class="location-share" hidden>
+<p class="location-action"><button type="button" class="share-location">Share this computer's location</button></p>
+<p class="location-status" role="status"></p>`,
+		`<li class="substep substep-pending"><span class="step-name">Near your computer?</span> <span class="step-state">To do</span></li>`,
+		`data-events="/v/`+tok+`/events"`,
+	)
+	for _, bad := range []string{`<img class="qr"`, "data-pairing", "Scan this code", "pairing-link", "<form", `http-equiv="refresh"`} {
+		if strings.Contains(r.body, bad) {
+			t.Errorf("the location page contains %q:\n%s", bad, r.body)
+		}
+	}
+	if got := r.Header.Get("Content-Security-Policy"); got != wantCSP {
+		t.Errorf("CSP = %q, want %q", got, wantCSP)
+	}
+	// Nor does the code route hand one out.
+	wantProblem(t, f.get(t, b, "/v/"+tok+"/pairing"), http.StatusConflict)
+
+	// Bad readings are refused, naming the field.
+	valid := fmt.Sprintf(`"lon": %v, "accuracy_m": 18, "age_ms": %d`, webLon, 0)
+	tests := []struct {
+		name, body, ctype string
+		status            int
+		field             string // the first field in error, "" for the body
+		inMessage         string
+	}{
+		{"malformed", `{"lat": 12.9,`, "", 422, "", "malformed JSON"},
+		{"empty", ``, "", 422, "", "empty"},
+		{"not-an-object", `[12.9, 80.2]`, "", 422, "", "must be an object"},
+		{"lat-out-of-range", `{"lat": 91, ` + valid + `}`, "", 422, "lat", "from -90 to 90"},
+		{"lat-a-string", `{"lat": "12.9", ` + valid + `}`, "", 422, "lat", "must be a number, not a string"},
+		{"lat-missing", `{` + valid + `}`, "", 422, "lat", "lat is missing"},
+		{"lat-null", `{"lat": null, ` + valid + `}`, "", 422, "lat", "lat is missing"},
+		{"lat-twice", `{"lat": 1, "lat": 2, ` + valid + `}`, "", 422, "lat", ""},
+		{"lon-out-of-range", `{"lat": 12.9, "lon": -180.5, "accuracy_m": 18}`, "", 422, "lon", "from -180 to 180"},
+		{"accuracy-negative", `{"lat": 12.9, "lon": 80.2, "accuracy_m": -1}`, "", 422, "accuracy_m", "accuracy"},
+		{"age-fraction", `{"lat": 12.9, "lon": 80.2, "accuracy_m": 18, "age_ms": 1.5}`, "", 422, "age_ms", "whole number"},
+		{"age-negative", `{"lat": 12.9, "lon": 80.2, "accuracy_m": 18, "age_ms": -1}`, "", 422, "age_ms", "from 0"},
+		{"unknown-field", `{"lat": 12.9, "altitude": 3, ` + valid + `}`, "", 422, "altitude", "unknown field"},
+		{"trailing-data", `{"lat": 12.9, ` + valid + `} {}`, "", 422, "", "after the JSON value"},
+		{"form", `lat=12.9&lon=80.2`, "application/x-www-form-urlencoded", 415, "", "JSON"},
+		{"too-large", `{"lat": 12.9, ` + valid + `, "pad": "` + strings.Repeat("x", 1024) + `"}`, "", 413, "", "larger than 1024 bytes"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Posts are rate limited per browser: let the bucket refill.
+			f.clock.frozen = f.clock.frozen.Add(time.Second)
+			var h http.Header
+			if tt.ctype != "" {
+				h = http.Header{"Content-Type": {tt.ctype}}
+			}
+			p := wantProblem(t, f.postLocation(t, b, tok, tt.body, h), tt.status)
+			if p.Code != tandem.EINVALID {
+				t.Errorf("code = %q, want %q", p.Code, tandem.EINVALID)
+			}
+			got := p.Message
+			if len(p.Errors) > 0 {
+				got = p.Errors[0].Message
+				if p.Errors[0].Path != tt.field {
+					t.Errorf("errors = %+v, want the first about %q", p.Errors, tt.field)
+				}
+			} else if tt.field != "" {
+				t.Errorf("problem %+v names no field, want %q", p, tt.field)
+			}
+			if !strings.Contains(got, tt.inMessage) {
+				t.Errorf("message %q does not contain %q", got, tt.inMessage)
+			}
+		})
+	}
+
+	// Another browser, and a post from another site, are refused.
+	now = f.clock.Now()
+	good := fmt.Sprintf(`{"lat": %v, "lon": %v, "accuracy_m": 18.082, "age_ms": %d}`, webLat, webLon, 2000)
+	wantProblem(t, f.postLocation(t, &browser{addr: "203.0.113.6"}, tok, good, nil), http.StatusForbidden)
+	p := wantProblem(t, f.postLocation(t, b, tok, good, http.Header{"Sec-Fetch-Site": {"cross-site"}}), http.StatusForbidden)
+	if !strings.Contains(p.Message, "another site") {
+		t.Errorf("cross-site refusal message %q", p.Message)
+	}
+	wantProblem(t, f.postLocation(t, b, "nope", good, nil), http.StatusNotFound)
+	// None of them recorded a location.
+	if v, err := f.eng.Lookup(t.Context(), tok, b.key, ""); err != nil || v.Web.Location != nil {
+		t.Fatalf("after refused readings: location %+v, err %v", v.Web.Location, err)
+	}
+	wantContains(t, f.get(t, b, "/v/"+tok).body, `data-location="/v/`+tok+`/location"`)
+
+	// A valid reading is recorded, and the page shows the code.
+	r = f.postLocation(t, b, tok, good, nil)
+	wantStatus(t, r, http.StatusNoContent)
+	v, err := f.eng.Lookup(t.Context(), tok, b.key, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := v.Web.Location; l == nil || l.Lat != webLat || l.Lon != webLon || l.AccuracyM != 18.082 ||
+		!l.ReadAt.Equal(now.Add(-2*time.Second)) || !l.RecordedAt.Equal(now) {
+		t.Errorf("recorded location = %+v, want the reading read 2 s ago", v.Web.Location)
+	}
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, "Scan this code with the Tandem authenticator on your phone", `data-pairing="/v/`+tok+`/pairing"`)
+	if strings.Contains(r.body, "data-location") {
+		t.Errorf("the page still asks for the location:\n%s", r.body)
+	}
+	u := shownPairing(t, r.body)
+
+	// Once a phone has joined, no step waits for a location.
+	if _, err := f.pair(t, newDeviceKey(t), u); err != nil {
+		t.Fatalf("pair: %v", err)
+	}
+	wantProblem(t, f.postLocation(t, b, tok, good, nil), http.StatusConflict)
+}
+
+func TestLocationRateLimited(t *testing.T) {
+	f := newFixture(t, proximityWorkspace(t), "web")
+	f.clock.frozen = time.Now() // buckets do not refill
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.create(t, engine.CreateRequest{AllowNewDevice: true})
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+	for i := range 15 {
+		if r := f.postLocation(t, b, tok, `{"lat": 91, "lon": 0, "accuracy_m": 1}`, nil); r.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("post %d: status %d, want 422", i+1, r.StatusCode)
+		}
+	}
+	r := f.postLocation(t, b, tok, `{"lat": 1, "lon": 0, "accuracy_m": 1}`, nil)
+	wantProblem(t, r, http.StatusTooManyRequests)
+	if r.Header.Get("Retry-After") == "" {
+		t.Errorf("429 without Retry-After")
+	}
+}
+
+// answer is the phone of key answering step s.Step of the session s.
+func (f *fixture) answer(t *testing.T, key *ecdsa.PrivateKey, s *deviceproto.Session, answer map[string]any) (*deviceproto.Session, error) {
+	t.Helper()
+	raw := map[string]json.RawMessage{}
+	for k, v := range answer {
+		raw[k], _ = json.Marshal(v)
+	}
+	step := s.Step.Index
+	jws, err := deviceproto.SignRequest(key, deviceproto.RequestClaims{
+		CredID: s.CredID, Challenge: s.Challenge, Action: deviceproto.ActionAnswer,
+		VerificationID: s.VerificationID, Step: &step, IssuedAt: f.clock.Now().Unix(), Answer: raw,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.eng.Answer(t.Context(), jws, "198.51.100.20")
+}
+
+// wantFailedWith checks that the page of tok is the end page of a failed
+// verification that gives reason.
+func (f *fixture) wantFailedWith(t *testing.T, b *browser, tok, reason string) {
+	t.Helper()
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, `data-status="failed"`, "<h1>Verification failed</h1>", "<p>"+html.EscapeString(reason)+"</p>")
+}
+
+func TestProximityFailureEndPage(t *testing.T) {
+	f := newFixture(t, proximityWorkspace(t), "web")
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.create(t, engine.CreateRequest{AllowNewDevice: true})
+	wantStatus(t, f.get(t, b, "/v/"+tok), http.StatusOK)
+	f.shareLocation(t, b, tok)
+	key := newDeviceKey(t)
+	s, err := f.pair(t, key, shownPairing(t, f.get(t, b, "/v/"+tok).body))
+	if err != nil || s.Step == nil || s.Step.Type != "proximity" {
+		t.Fatalf("pair: session %+v, err %v; want the proximity step", s, err)
+	}
+	// The phone is 1.2 km north of the browser.
+	loc := deviceproto.Location{Lat: webLat + 1200/111195.0, Lon: webLon, AccuracyM: 8, AccuracyKind: "p68", ReadAt: f.clock.Now().Unix()}
+	if _, err := f.answer(t, key, s, map[string]any{"location": loc}); err != nil {
+		t.Fatalf("answer: %v", err)
+	}
+	f.wantFailedWith(t, b, tok, "Your phone is 1.2 km from this computer; it must be within 200 m.")
+}
+
+var bigNumber = regexp.MustCompile(`<p class="big-number" aria-live="assertive">(\d\d)</p>`)
+
+func TestNumberPromptDeadline(t *testing.T) {
+	f := newFixture(t, numberPromptWorkspace(t), "web")
+	now := time.Now().Truncate(time.Second)
+	f.clock.frozen = now
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.create(t, engine.CreateRequest{AllowNewDevice: true})
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	if _, err := f.pair(t, newDeviceKey(t), shownPairing(t, r.body)); err != nil {
+		t.Fatalf("pair: %v", err)
+	}
+
+	deadline := `datetime="` + now.Add(60*time.Second).UTC().Format(time.RFC3339) + `"`
+	r = f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body,
+		`<p class="big-number-label">Pick this number on your phone</p>`,
+		`<p class="deadline">Time left to answer: <time class="countdown" `+deadline+` data-expires-in="60">1:00</time></p>`,
+	)
+	if bigNumber.FindStringSubmatch(r.body) == nil {
+		t.Errorf("no big number on the page:\n%s", r.body)
+	}
+	if m := metaRefresh.FindStringSubmatch(r.body); m == nil || m[1] != "15" {
+		t.Errorf("meta refresh = %v, want 15", m)
+	}
+
+	// Later the countdown starts from the time left, and without
+	// JavaScript the page reloads just after the deadline.
+	f.clock.frozen = now.Add(52 * time.Second)
+	r = f.get(t, b, "/v/"+tok)
+	wantContains(t, r.body, `<time class="countdown" `+deadline+` data-expires-in="8">0:08</time>`)
+	if m := metaRefresh.FindStringSubmatch(r.body); m == nil || m[1] != "9" {
+		t.Errorf("meta refresh = %v, want 9", m)
+	}
+
+	// Past the deadline the page ends the step as timed out.
+	f.clock.frozen = now.Add(61 * time.Second)
+	f.wantFailedWith(t, b, tok, "The time to pick the number ran out.")
+	if r := f.get(t, b, "/v/"+tok); strings.Contains(r.body, "<p>timeout</p>") {
+		t.Errorf("the end page shows the bare reason code:\n%s", r.body)
+	}
+}
+
+func TestNumberMismatchEndPage(t *testing.T) {
+	f := newFixture(t, numberPromptWorkspace(t), "web")
+	b := &browser{addr: "203.0.113.5"}
+	_, tok := f.create(t, engine.CreateRequest{AllowNewDevice: true})
+	key := newDeviceKey(t)
+	s, err := f.pair(t, key, shownPairing(t, f.get(t, b, "/v/"+tok).body))
+	if err != nil || s.Step == nil {
+		t.Fatalf("pair: session %+v, err %v", s, err)
+	}
+	m := bigNumber.FindStringSubmatch(f.get(t, b, "/v/"+tok).body)
+	if m == nil {
+		t.Fatal("no big number on the page")
+	}
+	wrong := ""
+	for _, n := range s.Step.Nodes {
+		for _, o := range n.Options {
+			if o != m[1] {
+				wrong = o
+			}
+		}
+	}
+	if wrong == "" {
+		t.Fatalf("the phone offers no other number than %s: %+v", m[1], s.Step.Nodes)
+	}
+	if _, err := f.answer(t, key, s, map[string]any{"number": wrong}); err != nil {
+		t.Fatalf("answer: %v", err)
+	}
+	f.wantFailedWith(t, b, tok, "The numbers did not match.")
 }

@@ -90,7 +90,7 @@ func startServer(t *testing.T, extra ...string) *testServer {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out, errOut := &syncBuffer{}, &syncBuffer{}
-	args := append([]string{"serve", "-addr", "127.0.0.1:0", "-db", "sqlite:" + filepath.Join(t.TempDir(), "t.db")}, extra...)
+	args := append([]string{"serve", "-addr", "127.0.0.1:0", "-db", "sqlite:" + filepath.Join(t.TempDir(), "t.db"), "-secret-key", testSecretKey}, extra...)
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, args, out, errOut, func(string) string { return "" }) }()
 	t.Cleanup(func() {

@@ -31,6 +31,7 @@ func newRootHandler(d rootDeps) http.Handler {
 	mux.Handle("/v/", d.web)
 	mux.Handle("/device/", d.device)
 	mux.Handle("/d/", d.device)
+	mux.Handle("GET /w/{workspace}/.well-known/jwks.json", d.api)
 	mux.Handle("GET /openapi.json", d.api)
 	mux.Handle("GET /openapi.yaml", d.api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

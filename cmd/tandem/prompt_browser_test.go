@@ -29,7 +29,12 @@ type phoneFlow struct {
 // share a location), reads the QR code and pairs the client with it.
 func startPhoneFlow(t *testing.T, bctx context.Context, workspace string, before ...chromedp.Action[chromedp.Void]) *phoneFlow {
 	t.Helper()
-	srv := startServer(t)
+	return startPhoneFlowOn(t, bctx, startServer(t), workspace, before...)
+}
+
+// startPhoneFlowOn is startPhoneFlow on a server already started.
+func startPhoneFlowOn(t *testing.T, bctx context.Context, srv *testServer, workspace string, before ...chromedp.Action[chromedp.Void]) *phoneFlow {
+	t.Helper()
 	srv.do(t, http.MethodPut, "/admin/v1/workspaces/shop", srv.admin, workspace, http.StatusOK, nil)
 	var cred struct {
 		ClientID     string `json:"client_id"`
@@ -99,7 +104,7 @@ func TestBrowserNumberPrompt(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bctx := newBrowser(t)
 			p := startPhoneFlow(t, bctx, promptWorkspace)
-			shown, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(`.big-number`)))
+			shown, err := readText(bctx, `.big-number`)
 			if err != nil {
 				t.Fatalf("browser: read the number: %v", err)
 			}
@@ -146,4 +151,21 @@ func TestBrowserNumberPrompt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// readText reads the text of the element sel once it is visible. The page
+// replaces itself when the verification changes (live updates), so a read
+// that races a reload is tried again.
+func readText(bctx context.Context, sel string) (string, error) {
+	var err error
+	for range 5 {
+		var text string
+		if err = chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+			return "", err
+		}
+		if text, err = chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel))); err == nil {
+			return text, nil
+		}
+	}
+	return "", err
 }

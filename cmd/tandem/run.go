@@ -24,6 +24,7 @@ Usage:
   tandem demo    [flags]          run the server with the demo workspace applied
   tandem apply   -f FILE [flags]  apply a declarative workspace document
   tandem device  SUBCOMMAND       the command-line authenticator (pair, inbox, list, forget)
+  tandem keys    rotate [flags]   rotate a workspace's result signing key
   tandem version                  print the version
 
 Run "tandem COMMAND -h" for the flags of a command. Every flag can also be
@@ -49,6 +50,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runApply(ctx, rest, stdout, stderr, getenv)
 	case "device":
 		return runDevice(ctx, rest, stdout, stderr, getenv)
+	case "keys":
+		return runKeys(ctx, rest, stdout, stderr, getenv)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "tandem", version())
 		return nil

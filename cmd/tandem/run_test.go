@@ -41,10 +41,31 @@ type server struct {
 
 var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
 
+// testSecretKey is the -secret-key of the servers the tests start.
+const testSecretKey = "test-secret-key-0123456789-abcdefghij"
+
+// withSecretKey returns getenv with TANDEM_SECRET_KEY set to testSecretKey
+// when getenv sets neither it nor TANDEM_SECRET_KEY_FILE.
+func withSecretKey(getenv func(string) string) func(string) string {
+	if getenv("TANDEM_SECRET_KEY") != "" || getenv("TANDEM_SECRET_KEY_FILE") != "" {
+		return getenv
+	}
+	return func(k string) string {
+		if k == "TANDEM_SECRET_KEY" {
+			return testSecretKey
+		}
+		return getenv(k)
+	}
+}
+
 // start runs Run(args) until the test ends and waits until the server has
-// printed everything it prints at start.
+// printed everything it prints at start. serve gets testSecretKey unless
+// getenv sets a secret key.
 func start(t *testing.T, args []string, getenv func(string) string) *server {
 	t.Helper()
+	if len(args) > 0 && args[0] == "serve" {
+		getenv = withSecretKey(getenv)
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	s := &server{stdout: &syncBuffer{}, stderr: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
 	go func() { s.done <- Run(ctx, args, s.stdout, s.stderr, getenv) }()
@@ -452,11 +473,15 @@ func TestRunRefuses(t *testing.T) {
 		{name: "NegativeGrace", args: []string{"serve", "-secret-grace", "-1h"}, usage: true, msg: "-secret-grace must not be negative"},
 		{name: "BadPublicURL", args: []string{"serve", "-addr", "127.0.0.1:0", "-public-url", "ftp://example.com"}, usage: true, msg: "-public-url"},
 		{name: "ApplyWithoutFile", args: []string{"apply"}, usage: true, msg: "apply: -f FILE is required"},
+		{name: "NoSecretKey", args: []string{"serve", "-addr", "127.0.0.1:0"}, env: map[string]string{"TANDEM_SECRET_KEY": ""}, usage: true, msg: errSecretRequired, dbNotExist: true},
+		{name: "ShortSecretKey", args: []string{"serve", "-addr", "127.0.0.1:0", "-secret-key", "short"}, usage: true, msg: "-secret-key must be at least 32 characters", dbNotExist: true},
+		{name: "ShortSecretKeyFile", args: []string{"serve", "-addr", "127.0.0.1:0"}, env: map[string]string{"TANDEM_SECRET_KEY": "", "TANDEM_SECRET_KEY_FILE": short}, usage: true, msg: "-secret-key must be at least 32 characters", dbNotExist: true},
+		{name: "MissingSecretKeyFile", args: []string{"serve", "-addr", "127.0.0.1:0"}, env: map[string]string{"TANDEM_SECRET_KEY": "", "TANDEM_SECRET_KEY_FILE": "/nonexistent/secret"}, msg: "read TANDEM_SECRET_KEY_FILE"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			e := map[string]string{"TANDEM_DB": "sqlite:" + filepath.Join(dir, "t.db")}
+			e := map[string]string{"TANDEM_DB": "sqlite:" + filepath.Join(dir, "t.db"), "TANDEM_SECRET_KEY": testSecretKey}
 			for k, v := range tc.env {
 				e[k] = v
 			}
@@ -480,6 +505,9 @@ func TestRunRefuses(t *testing.T) {
 			}
 			if stdout.String() != "" {
 				t.Errorf("stdout is not empty:\n%s", &stdout)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "t.db")); tc.dbNotExist && err == nil {
+				t.Errorf("the database was created")
 			}
 		})
 	}

@@ -24,12 +24,14 @@ import (
 	"github.com/tandem-id/tandem/events"
 	"github.com/tandem-id/tandem/examples"
 	"github.com/tandem-id/tandem/httpapi"
+	"github.com/tandem-id/tandem/keys"
 	"github.com/tandem-id/tandem/module/all"
 	"github.com/tandem-id/tandem/push"
 	"github.com/tandem-id/tandem/rules"
 	"github.com/tandem-id/tandem/spec"
 	"github.com/tandem-id/tandem/strictjson"
 	"github.com/tandem-id/tandem/web"
+	"github.com/tandem-id/tandem/webhook"
 )
 
 // serveConfig is the configuration of `tandem serve` and `tandem demo`.
@@ -38,11 +40,17 @@ type serveConfig struct {
 	db          string
 	publicURL   string
 	adminToken  string
+	secretKey   string
 	logFormat   string
 	logLevel    string
 	secretGrace time.Duration
 	shutdown    time.Duration
 	sweep       time.Duration
+
+	// allowInsecureWebhooks and webhookAllowHosts relax the webhook
+	// delivery policy (see webhook.Policy).
+	allowInsecureWebhooks bool
+	webhookAllowHosts     string
 }
 
 func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
@@ -56,11 +64,18 @@ func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.db, "db", db, "database: sqlite:PATH (PostgreSQL is not supported yet)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base `URL` used in links and QR codes (default: derived from -addr)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "admin API bearer `token`; when unset, one is generated on first start and printed once")
+	secretHelp := "operator `secret` (at least 32 characters) that encrypts the workspace signing keys at rest; required"
+	if demo {
+		secretHelp = "operator `secret` (at least 32 characters) that encrypts the workspace signing keys at rest; when unset, one is generated and kept in a file next to the database (DB.secret)"
+	}
+	fs.StringVar(&c.secretKey, "secret-key", "", secretHelp)
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.DurationVar(&c.secretGrace, "secret-grace", 24*time.Hour, "how long a rotated client secret keeps working")
+	fs.DurationVar(&c.secretGrace, "secret-grace", 24*time.Hour, "how long a rotated client secret or webhook secret keeps working")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 15*time.Second, "how long to wait for requests in flight when stopping")
 	fs.DurationVar(&c.sweep, "expiry-sweep", 30*time.Second, "how often overdue verifications are marked expired")
+	fs.BoolVar(&c.allowInsecureWebhooks, "allow-insecure-webhooks", false, "deliver webhooks to http URLs and to any address, loopback and private ones included (local development only)")
+	fs.StringVar(&c.webhookAllowHosts, "webhook-allow-hosts", "", "`hosts` (comma-separated) that webhooks may reach whatever their addresses, e.g. a receiver on the private network")
 	return fs, c
 }
 
@@ -74,7 +89,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	fs, cfg := serveFlags(name, demo)
 	fs.SetOutput(stderr)
-	if err := parseFlags(fs, args, getenv, "admin-token"); err != nil {
+	if err := parseFlags(fs, args, getenv, "admin-token", "secret-key"); err != nil {
 		return err
 	}
 	logger, err := newLogger(stderr, cfg.logFormat, cfg.logLevel)
@@ -87,12 +102,27 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if cfg.secretGrace < 0 {
 		return &usageError{msg: "-secret-grace must not be negative"}
 	}
+	if err := checkSecretKey(cfg.secretKey, demo); err != nil {
+		return err
+	}
+	hookPolicy, err := webhookPolicy(cfg.allowInsecureWebhooks, cfg.webhookAllowHosts)
+	if err != nil {
+		return err
+	}
 
 	db, err := openDB(ctx, cfg.db, logger)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	secret, err := serveSecret(cfg.secretKey, cfg.db, demo, logger)
+	if err != nil {
+		return err
+	}
+	webhookBox, err := webhook.NewBox(secret)
+	if err != nil {
+		return err
+	}
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
@@ -137,7 +167,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		Workspaces: db, Validator: validator, AdminAuth: adminAuth, Logger: logger,
 		Now: now, SecretGrace: cfg.secretGrace, Version: version(),
 		Engine: eng, Verifications: db, Devices: db,
+		Keys: &keys.Manager{Store: db, Secret: secret, Now: now},
 	}
+	api.Webhooks, api.WebhookBox = db, webhookBox
 	webSrv := &web.Server{
 		Engine: eng, Events: hub, Logger: logger, Now: now,
 		SecureCookies: strings.HasPrefix(publicURL, "https://"),
@@ -158,6 +190,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeper sync.WaitGroup
 	sweeper.Go(func() { eng.RunSweeper(sweepCtx, cfg.sweep) })
+	dispatcher := webhookDispatcher(db, hookPolicy, webhookBox, logger)
+	sweeper.Go(func() { dispatcher.Run(sweepCtx) })
 	defer sweeper.Wait() // before the database closes
 	defer stopSweep()
 
