@@ -52,7 +52,6 @@ func (Step) Start(_ context.Context, in module.DeviceInput) (module.DeviceStart,
 // Prompt asks the device for its location, saying why.
 func (Step) Prompt(module.Config, []byte) []module.Node {
 	return []module.Node{
-		{Kind: "text", Text: Why},
 		{Kind: "location", Name: FieldLocation, Label: "Share this phone's location", Text: Why, Required: true},
 	}
 }

@@ -149,7 +149,6 @@ func TestStart(t *testing.T) {
 
 func TestPrompt(t *testing.T) {
 	want := []module.Node{
-		{Kind: "text", Text: why},
 		{Kind: "location", Name: "location", Label: "Share this phone's location", Text: why, Required: true},
 	}
 	got := proximity.Step{}.Prompt(cfg(ptr(200), nil), nil)
