@@ -1013,6 +1013,26 @@ func (e *Engine) pushSuppressed(ctx context.Context, v *tandem.Verification, i i
 // timeoutIfDue ends the current device step when its module says its time
 // is up (a number prompt nobody answered) and returns the stored state.
 func (e *Engine) timeoutIfDue(ctx context.Context, v *tandem.Verification, now time.Time) (*tandem.Verification, error) {
+	if w := v.Current(); v.Status == tandem.StatusInProgress && w >= 0 && v.Steps[w].Type == webtodevice.Type && v.Steps[w].Status == tandem.StepRunning {
+		if cfg, err := handoverConfig(e, v.Modules[w]); err == nil && !now.Before(v.Steps[w].StartedAt.Add(cfg.Timeout())) {
+			reason := "No phone continued this verification in time."
+			if v.Device.CredID != "" {
+				reason = "The phone did not finish its steps in time."
+			}
+			c := tandem.Commit{Verification: v}
+			c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.timeout", "", now, map[string]any{"step": w, "type": webtodevice.Type}))
+			e.failHandover(v, w, now, reason, &c)
+			err := e.commit(ctx, c)
+			if tandem.ErrorCode(err) == tandem.ECONFLICT {
+				return e.Store.GetVerification(ctx, v.ID)
+			}
+			if err != nil {
+				return nil, err
+			}
+			e.published(ctx, v, now)
+			return v, nil
+		}
+	}
 	i := v.CurrentDevice()
 	if v.Status != tandem.StatusInProgress || i < 0 || v.Steps[i].Status != tandem.StepRunning {
 		return v, nil

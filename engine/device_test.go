@@ -492,3 +492,20 @@ func deviceprotoAccept(vid, chal string) deviceproto.RequestClaims {
 func deviceprotoDeny(vid, chal string, step int) deviceproto.RequestClaims {
 	return deviceproto.RequestClaims{Challenge: chal, Action: deviceproto.ActionDeny, VerificationID: vid, Step: &step}
 }
+
+func TestHandoverTimesOut(t *testing.T) {
+	f := setupDevices(t)
+	token, _ := f.handover(t, "web", "mark@gmail.com", true)
+	f.clock.Add(299 * time.Second)
+	if v, _ := f.eng.Lookup(t.Context(), token, "browser", ""); v.Status != tandem.StatusInProgress {
+		t.Fatalf("before timeout_s: %s", v.Status)
+	}
+	f.clock.Add(time.Second)
+	v, err := f.eng.Lookup(t.Context(), token, "browser", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Status != tandem.StatusFailed || v.Reason != "No phone continued this verification in time." || engine.Result(v)["web_to_device"] != "false" {
+		t.Errorf("after timeout_s: %s %q %v", v.Status, v.Reason, engine.Result(v))
+	}
+}
