@@ -132,3 +132,28 @@ func ErrorReason(err error) string {
 	}
 	return ""
 }
+
+// HTTPStatus returns the HTTP status that answers an error with code:
+// EINVALID is 400; the typed JSON APIs answer a well-formed but
+// semantically invalid body with 422 instead.
+func HTTPStatus(code string) int {
+	switch code {
+	case EINVALID:
+		return 400
+	case ENOTFOUND:
+		return 404
+	case ECONFLICT:
+		return 409
+	case EUNAUTHORIZED:
+		return 401
+	case EFORBIDDEN:
+		return 403
+	case EGONE:
+		return 410
+	case ERATELIMIT:
+		return 429
+	case EUNAVAILABLE:
+		return 503
+	}
+	return 500
+}

@@ -78,31 +78,10 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 	})
 }
 
-func status(code string) int {
-	switch code {
-	case tandem.EINVALID:
-		return http.StatusBadRequest
-	case tandem.ENOTFOUND:
-		return http.StatusNotFound
-	case tandem.ECONFLICT:
-		return http.StatusConflict
-	case tandem.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case tandem.EFORBIDDEN:
-		return http.StatusForbidden
-	case tandem.EGONE:
-		return http.StatusGone
-	case tandem.ERATELIMIT:
-		return http.StatusTooManyRequests
-	case tandem.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	code := tandem.ErrorCode(err)
-	st := status(code)
+	st := tandem.HTTPStatus(code)
 	p := deviceproto.Problem{Title: http.StatusText(st), Status: st, Detail: tandem.ErrorMessage(err), Code: tandem.ErrorReason(err)}
 	var mbe *http.MaxBytesError
 	switch {

@@ -41,10 +41,12 @@ type Store interface {
 
 // Limits of a verification request.
 const (
-	MaxUserID      = 256
-	MaxMetadata    = 16 << 10
-	MaxUserAgent   = 512
-	sweepBatchSize = 200
+	MaxUserID    = 256
+	MaxMetadata  = 16 << 10
+	MaxUserAgent = 512
+	// MaxBindingMessage is the longest binding message, in characters.
+	MaxBindingMessage = 64
+	sweepBatchSize    = 200
 )
 
 // Engine runs verifications. Its fields must be set before use.
@@ -61,6 +63,11 @@ type Engine struct {
 	Push Pusher
 	// Inboxes wakes devices waiting on their inbox; nil when none wait.
 	Inboxes *events.Hub
+	// OnEnd, when set, is called by the commit that ends a verification,
+	// before it is stored; what it adds to the commit (outbox items, CIBA
+	// grants) is stored in the same transaction as the end. The OpenID
+	// CIBA notifications are enqueued this way.
+	OnEnd func(ctx context.Context, v *tandem.Verification, c *tandem.Commit) error
 
 	progs sync.Map // rule source → *rules.Program
 }
@@ -73,6 +80,12 @@ type CreateRequest struct {
 	RedirectURL    string
 	IP             string
 	UserAgent      string
+	// BindingMessage is shown on the web page and on the phone (OpenID
+	// CIBA binding_message); at most MaxBindingMessage characters.
+	BindingMessage string
+	// MaxExpiry, when positive, caps the lifetime of the link below the
+	// application's link_expiry_s (OpenID CIBA requested_expiry).
+	MaxExpiry time.Duration
 }
 
 // Created is a new verification and the link to send the user to.
@@ -136,12 +149,15 @@ func (e *Engine) Create(ctx context.Context, ref *tandem.AppRef, req CreateReque
 		AllowNewDevice: req.AllowNewDevice,
 		Metadata:       req.Metadata,
 		RedirectURL:    req.RedirectURL,
-		Web:            tandem.WebContext{IP: req.IP, UserAgent: req.UserAgent},
+		Web:            tandem.WebContext{IP: req.IP, UserAgent: req.UserAgent, BindingMessage: req.BindingMessage},
 		Status:         tandem.StatusPending,
 		LinkHash:       hash(token),
 		CreatedAt:      now,
 		UpdatedAt:      now,
 		ExpiresAt:      now.Add(time.Duration(app.LinkExpiryS) * time.Second),
+	}
+	if req.MaxExpiry > 0 && now.Add(req.MaxExpiry).Before(v.ExpiresAt) {
+		v.ExpiresAt = now.Add(req.MaxExpiry)
 	}
 	if v.Metadata == nil {
 		v.Metadata = map[string]any{}
@@ -197,6 +213,14 @@ func checkRequest(app *tandem.Application, req *CreateRequest) error {
 	}
 	if n := utf8.RuneCountInString(req.UserAgent); n > MaxUserAgent {
 		add("user_agent", "user_agent has %d characters; at most %d are allowed", n, MaxUserAgent)
+	}
+	switch n := utf8.RuneCountInString(req.BindingMessage); {
+	case !utf8.ValidString(req.BindingMessage):
+		add("binding_message", "binding_message must be valid UTF-8")
+	case n > MaxBindingMessage:
+		add("binding_message", "binding_message has %d characters; at most %d are allowed", n, MaxBindingMessage)
+	case strings.IndexFunc(req.BindingMessage, unicode.IsControl) >= 0:
+		add("binding_message", "binding_message must not contain control characters")
 	}
 	return tandem.Invalid("The verification request is not valid.", errs)
 }
@@ -478,18 +502,7 @@ func (e *Engine) advance(ctx context.Context, v *tandem.Verification, now time.T
 			return
 		}
 		m := v.Modules[i]
-		skip := ""
-		if !m.IsEnabled() {
-			skip = "The module is disabled."
-		} else if m.Rule != "" {
-			pass, err := e.eval(ctx, m.Rule, e.ruleInput(v, now))
-			switch {
-			case err != nil:
-				skip = fmt.Sprintf("The rule could not be evaluated (%v), so the module did not run.", err)
-			case !pass:
-				skip = fmt.Sprintf("The rule %s was false.", m.Rule)
-			}
-		}
+		skip := e.skipReason(ctx, v, m, now)
 		if skip != "" {
 			step.Status, step.Reason, step.StartedAt, step.FinishedAt = tandem.StepSkipped, skip, now, now
 			c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.skipped", addr, now, map[string]any{"step": i, "type": m.Type, "reason": skip}))
@@ -504,6 +517,25 @@ func (e *Engine) advance(ctx context.Context, v *tandem.Verification, now time.T
 		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.started", addr, now, map[string]any{"step": i, "type": m.Type}))
 		return
 	}
+}
+
+// skipReason says why module m of v does not run (disabled, or its rule
+// is false or cannot be evaluated), or "" when it runs.
+func (e *Engine) skipReason(ctx context.Context, v *tandem.Verification, m tandem.ModuleInstance, now time.Time) string {
+	if !m.IsEnabled() {
+		return "The module is disabled."
+	}
+	if m.Rule == "" {
+		return ""
+	}
+	pass, err := e.eval(ctx, m.Rule, e.ruleInput(v, now))
+	switch {
+	case err != nil:
+		return fmt.Sprintf("The rule could not be evaluated (%v), so the module did not run.", err)
+	case !pass:
+		return fmt.Sprintf("The rule %s was false.", m.Rule)
+	}
+	return ""
 }
 
 func (e *Engine) ruleInput(v *tandem.Verification, now time.Time) rules.Input {

@@ -202,25 +202,10 @@ func (s *Server) problem(ctx context.Context, err error) error {
 }
 
 func statusOf(code string) int {
-	switch code {
-	case tandem.EINVALID:
+	if code == tandem.EINVALID {
 		return http.StatusUnprocessableEntity
-	case tandem.ENOTFOUND:
-		return http.StatusNotFound
-	case tandem.ECONFLICT:
-		return http.StatusConflict
-	case tandem.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case tandem.EFORBIDDEN:
-		return http.StatusForbidden
-	case tandem.EGONE:
-		return http.StatusGone
-	case tandem.ERATELIMIT:
-		return http.StatusTooManyRequests
-	case tandem.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
 	}
-	return http.StatusInternalServerError
+	return tandem.HTTPStatus(code)
 }
 
 // decodeBody strictly decodes a JSON request body into v. Malformed JSON,

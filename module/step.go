@@ -1,6 +1,7 @@
 package module
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"time"
@@ -150,4 +151,26 @@ type DeviceTimeout interface {
 	// TimedOut reports whether the step's time is up at now, and the
 	// outcome it ends with then.
 	TimedOut(cfg Config, state []byte, now time.Time) (Outcome, bool)
+}
+
+// JSONKind names the kind of the JSON value raw as answer errors do ("a
+// string", "an object", "null", …; "nothing" when raw is empty).
+func JSONKind(raw json.RawMessage) string {
+	b := bytes.TrimSpace(raw)
+	if len(b) == 0 {
+		return "nothing"
+	}
+	switch b[0] {
+	case '"':
+		return "a string"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
 }

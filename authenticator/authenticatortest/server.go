@@ -208,7 +208,7 @@ func (s *Server) handle(h handler) http.HandlerFunc {
 		s.requests = append(s.requests, req)
 		s.mu.Unlock()
 		if err != nil {
-			st := status(tandem.ErrorCode(err))
+			st := tandem.HTTPStatus(tandem.ErrorCode(err))
 			w.Header().Set("Content-Type", "application/problem+json")
 			w.WriteHeader(st)
 			json.NewEncoder(w).Encode(deviceproto.Problem{Title: http.StatusText(st), Status: st, Detail: tandem.ErrorMessage(err), Code: req.Code})
@@ -226,24 +226,6 @@ func reason(err error) string {
 	return tandem.ErrorCode(err)
 }
 
-// status maps an error code to its HTTP status as the device API does.
-func status(code string) int {
-	switch code {
-	case tandem.EINVALID:
-		return http.StatusBadRequest
-	case tandem.ENOTFOUND:
-		return http.StatusNotFound
-	case tandem.ECONFLICT:
-		return http.StatusConflict
-	case tandem.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case tandem.EFORBIDDEN:
-		return http.StatusForbidden
-	case tandem.EGONE:
-		return http.StatusGone
-	}
-	return http.StatusInternalServerError
-}
 
 func refuse(code, reason, msg string) error { return tandem.Refusef(code, reason, "%s", msg) }
 

@@ -1,7 +1,6 @@
 package numberprompt
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -190,7 +189,7 @@ func (Step) Answer(_ context.Context, in module.DeviceInput, raw []byte, answer 
 	if !ok {
 		return retry(FieldNumber+" is missing: answer with the number shown on the web page as a string, like \"42\".", nil), nil
 	}
-	if kind := jsonKind(value); kind != "a string" {
+	if kind := module.JSONKind(value); kind != "a string" {
 		return retry(fmt.Sprintf("%s must be a string, like \"42\", not %s.", FieldNumber, kind), nil), nil
 	}
 	var typed string
@@ -364,27 +363,6 @@ func claims(success bool, now time.Time) map[string]string {
 
 func retry(msg string, values map[string]string) module.Outcome {
 	return module.Outcome{Retry: []tandem.FieldError{{Path: FieldNumber, Message: msg}}, Values: values}
-}
-
-// jsonKind names the kind of the JSON value raw as the messages do.
-func jsonKind(raw json.RawMessage) string {
-	b := bytes.TrimSpace(raw)
-	if len(b) == 0 {
-		return "nothing"
-	}
-	switch b[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
 }
 
 func isDigit(b byte) bool { return '0' <= b && b <= '9' }

@@ -150,7 +150,7 @@ func DecodeLocation(raw json.RawMessage) (deviceproto.Location, string) {
 	if raw == nil {
 		return loc, "location is missing: share this phone's location, " + shape
 	}
-	if kind := jsonKind(raw); kind != "an object" {
+	if kind := module.JSONKind(raw); kind != "an object" {
 		return loc, fmt.Sprintf("location must be an object, not %s: %s", kind, shape)
 	}
 	if errs := strictjson.Decode(raw, &loc, FieldLocation); len(errs) > 0 {
@@ -243,24 +243,3 @@ func upTo(x float64, prec int) string {
 }
 
 func unix(t time.Time) string { return strconv.FormatInt(t.Unix(), 10) }
-
-// jsonKind names the kind of the JSON value raw.
-func jsonKind(raw json.RawMessage) string {
-	b := bytes.TrimSpace(raw)
-	if len(b) == 0 {
-		return "nothing"
-	}
-	switch b[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
-}

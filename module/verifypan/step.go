@@ -1,7 +1,6 @@
 package verifypan
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -138,7 +137,7 @@ func (s Step) Answer(ctx context.Context, in module.DeviceInput, _ []byte, answe
 	if !ok {
 		return notCounted(FieldNumber + " is missing: answer with the PAN as a string."), nil
 	}
-	if kind := jsonKind(raw); kind != "a string" {
+	if kind := module.JSONKind(raw); kind != "a string" {
 		return notCounted(fmt.Sprintf("%s must be a string, not %s.", FieldNumber, kind)), nil
 	}
 	var number string
@@ -157,27 +156,6 @@ func (s Step) Answer(ctx context.Context, in module.DeviceInput, _ []byte, answe
 // notCounted is a retry about the PAN field that is not counted.
 func notCounted(msg string) module.Outcome {
 	return module.Outcome{Retry: []tandem.FieldError{{Path: FieldNumber, Message: msg}}}
-}
-
-// jsonKind names the kind of the JSON value raw as the error messages do.
-func jsonKind(raw json.RawMessage) string {
-	b := bytes.TrimSpace(raw)
-	if len(b) == 0 {
-		return "nothing"
-	}
-	switch b[0] {
-	case '"':
-		return "a string"
-	case '{':
-		return "an object"
-	case '[':
-		return "an array"
-	case 't', 'f':
-		return "a boolean"
-	case 'n':
-		return "null"
-	}
-	return "a number"
 }
 
 func (s Step) provider() Provider {
