@@ -85,6 +85,8 @@ type Commit struct {
 	Audit      []AuditEvent
 	// Outbox items are enqueued for delivery once the commit succeeds.
 	Outbox []OutboxItem
+	// CIBAGrants consume CIBA requests (see CIBAStore.GrantCIBA).
+	CIBAGrants []CIBAGrant
 }
 
 // User event kinds.

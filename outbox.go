@@ -7,7 +7,9 @@ import (
 
 // Outbox item kinds.
 const (
-	OutboxWebhook = "webhook" // a Standard Webhooks POST to an application's webhook_url
+	OutboxWebhook  = "webhook"   // a Standard Webhooks POST to an application's webhook_url
+	OutboxCIBAPing = "ciba_ping" // a CIBA ping notification ({"auth_req_id"}), with a bearer token
+	OutboxCIBAPush = "ciba_push" // a CIBA push of tokens or of an error, with a bearer token
 )
 
 // Outbox item states.
@@ -33,7 +35,10 @@ type OutboxItem struct {
 	URL            string
 	// Payload is the body to send, byte for byte on every attempt.
 	Payload []byte
-	Status  string
+	// Bearer is the token a CIBA notification is sent with ("Authorization:
+	// Bearer"), sealed by the caller; nil for webhooks, which are signed.
+	Bearer []byte
+	Status string
 	// Attempts counts the times the item was claimed for delivery.
 	Attempts      int
 	NextAttemptAt time.Time

@@ -83,6 +83,10 @@ type WebContext struct {
 	// Location is the browser's reading of its position, when a
 	// proximity check needs it. It is attacker-controlled input.
 	Location *WebLocation `json:"location,omitempty"`
+	// BindingMessage is the OpenID CIBA binding_message of the request:
+	// shown on the web page and on the phone, so that the person can tell
+	// that they confirm the transaction the client shows.
+	BindingMessage string `json:"binding_message,omitempty"`
 }
 
 // WebLocation is a browser's geolocation reading.

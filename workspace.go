@@ -56,6 +56,9 @@ type Application struct {
 	// webhook (Standard Webhooks) for every verification of the
 	// application that ends.
 	WebhookURL string `json:"webhook_url,omitempty"`
+	// CIBA is the application's OpenID CIBA registration; nil is poll
+	// mode.
+	CIBA *CIBASettings `json:"ciba,omitempty"`
 }
 
 // Mobile is an application's mobile configuration.

@@ -34,6 +34,10 @@ type Server struct {
 	Engine *engine.Engine
 	Logger *slog.Logger
 	Now    func() time.Time
+	// VAPIDPublicKey is the server's Web Push application server key
+	// (RFC 8292: the uncompressed P-256 point, base64url) that apps
+	// subscribe with; empty when the server does not send Web Push.
+	VAPIDPublicKey string
 
 	byAddr *ratelimit.Keyed
 }
@@ -48,6 +52,8 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /device/v1/answer", s.handle(s.answer))
 	mux.Handle("POST /device/v1/inbox", s.handle(s.inbox))
 	mux.Handle("POST /device/v1/accept", s.handle(s.accept))
+	mux.Handle("POST /device/v1/push", s.handle(s.push))
+	mux.Handle("GET /device/v1/push/vapid-public-key", s.handle(s.vapidPublicKey))
 	mux.HandleFunc("GET /d/{token}", s.landing)
 	mux.Handle("/device/", s.handle(func(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, tandem.Refusef(tandem.ENOTFOUND, "not_found", "No such device endpoint: %s %s.", r.Method, r.URL.Path)
@@ -77,7 +83,6 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 		json.NewEncoder(w).Encode(out)
 	})
 }
-
 
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	code := tandem.ErrorCode(err)
@@ -166,6 +171,21 @@ func (s *Server) accept(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	return s.Engine.Accept(r.Context(), jws, ratelimit.ClientAddr(r))
+}
+
+func (s *Server) push(w http.ResponseWriter, r *http.Request) (any, error) {
+	jws, err := envelope(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Engine.RegisterPush(r.Context(), jws, ratelimit.ClientAddr(r))
+}
+
+func (s *Server) vapidPublicKey(w http.ResponseWriter, r *http.Request) (any, error) {
+	if s.VAPIDPublicKey == "" {
+		return nil, tandem.Refusef(tandem.ENOTFOUND, "webpush_unavailable", "This server does not send Web Push notifications; read the inbox instead.")
+	}
+	return map[string]string{"public_key": s.VAPIDPublicKey}, nil
 }
 
 func (s *Server) inbox(w http.ResponseWriter, r *http.Request) (any, error) {

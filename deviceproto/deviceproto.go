@@ -33,6 +33,9 @@ const (
 	ActionDeny    = "deny"    // "this wasn't me"
 	ActionInbox   = "inbox"   // read the inbox (push mode)
 	ActionAccept  = "accept"  // take a prompt from the inbox
+	// ActionPushRegister registers (or clears) how the server wakes the
+	// device: the request's Push claim.
+	ActionPushRegister = "push_register"
 )
 
 // MaxClockSkew is how far a request's iat may be from the server's clock.
@@ -61,6 +64,8 @@ type RequestClaims struct {
 	Step           *int                       `json:"step,omitempty"`
 	IssuedAt       int64                      `json:"iat"`
 	Answer         map[string]json.RawMessage `json:"answer,omitempty"`
+	// Push is the registration a push_register request stores.
+	Push *PushRegistration `json:"push,omitempty"`
 }
 
 // ChallengeRequest is the body of POST /device/v1/challenge.
@@ -80,6 +85,10 @@ type Context struct {
 	WebIP        string `json:"web_ip,omitempty"`
 	WebUserAgent string `json:"web_user_agent,omitempty"`
 	RequestedAt  int64  `json:"requested_at"`
+	// BindingMessage is the message the client that started the
+	// verification shows (OpenID CIBA binding_message): the person checks
+	// that both show the same.
+	BindingMessage string `json:"binding_message,omitempty"`
 }
 
 // Prompt is the current step the device must answer.

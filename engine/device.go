@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -33,6 +34,11 @@ const ChallengeTTL = 5 * time.Minute
 type Pusher interface {
 	Push(ctx context.Context, d *tandem.Device, p PushMessage) error
 }
+
+// ErrPushGone is wrapped by a Pusher's error when the push service says the
+// device's subscription no longer exists (Web Push 404 or 410): the engine
+// then clears the device's push registration.
+var ErrPushGone = errors.New("the push subscription no longer exists")
 
 // PushMessage is what a push carries.
 type PushMessage struct {
@@ -528,18 +534,7 @@ func (e *Engine) runDevice(ctx context.Context, v *tandem.Verification, now time
 			return nil
 		}
 		m := v.Modules[i]
-		skip := ""
-		if !m.IsEnabled() {
-			skip = "The module is disabled."
-		} else if m.Rule != "" {
-			pass, err := e.eval(ctx, m.Rule, e.ruleInput(v, now))
-			switch {
-			case err != nil:
-				skip = fmt.Sprintf("The rule could not be evaluated (%v), so the module did not run.", err)
-			case !pass:
-				skip = fmt.Sprintf("The rule %s was false.", m.Rule)
-			}
-		}
+		skip := e.skipReason(ctx, v, m, now)
 		if skip != "" {
 			step.Status, step.Reason, step.StartedAt, step.FinishedAt = tandem.StepSkipped, skip, now, now
 			c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.skipped", addr, now, map[string]any{"step": i, "type": m.Type, "reason": skip}))
@@ -685,7 +680,7 @@ func (e *Engine) session(ctx context.Context, v *tandem.Verification, credID, re
 	}
 	s := &deviceproto.Session{
 		CredID: credID, VerificationID: v.ID, Status: "in_progress",
-		Context:   deviceproto.Context{Application: v.Device.Application, WebIP: v.Web.BrowserIP, WebUserAgent: v.Web.BrowserUserAgent, RequestedAt: v.CreatedAt.Unix()},
+		Context:   deviceproto.Context{Application: v.Device.Application, WebIP: v.Web.BrowserIP, WebUserAgent: v.Web.BrowserUserAgent, RequestedAt: v.CreatedAt.Unix(), BindingMessage: v.Web.BindingMessage},
 		Challenge: ch.Challenge, ChallengeExpiresAt: ch.ChallengeExpiresAt,
 	}
 	i := v.CurrentDevice()
@@ -788,10 +783,69 @@ func (e *Engine) notifyDevices(ctx context.Context, v *tandem.Verification, i in
 			}
 			if err := e.Push.Push(ctx, d, msg); err != nil {
 				e.log().Warn("push failed", "cred_id", d.CredID, "err", err)
+				if errors.Is(err, ErrPushGone) {
+					if err := e.revokePush(ctx, d, v.ID, err); err != nil {
+						e.log().Error("clearing a push subscription that is gone failed", "cred_id", d.CredID, "err", err)
+					}
+				}
 			}
 		}
 	}
 	return nil
+}
+
+// RegisterPush stores the push registration of the device that signs the
+// request (action push_register, claim push): a Web Push subscription or an
+// FCM token, or nothing (an empty type) to clear it. An invalid
+// registration is EINVALID with reason "bad_push". The answer carries a
+// challenge for the device's next request.
+func (e *Engine) RegisterPush(ctx context.Context, compact, addr string) (*deviceproto.ChallengeResponse, error) {
+	claims, dev, err := e.authenticate(ctx, compact, addr, deviceproto.ActionPushRegister)
+	if err != nil {
+		return nil, err
+	}
+	if claims.Push == nil {
+		return nil, e.deviceRefusal(ctx, nil, dev.CredID, addr, tandem.Refusef(tandem.EINVALID, "bad_push", "The request carries no push registration: send {\"push\": {\"type\": …, \"token\": …}}, or an empty type and token to clear it."))
+	}
+	if err := claims.Push.Check(); err != nil {
+		return nil, e.deviceRefusal(ctx, nil, dev.CredID, addr, err)
+	}
+	now := e.Now()
+	dev.PushType, dev.PushToken = claims.Push.Type, claims.Push.Token
+	dev.LastSeenAt, dev.UpdatedAt = now, now
+	action := "push.registered"
+	if dev.PushType == "" {
+		action = "push.cleared"
+	}
+	// The token is a capability (whoever holds a Web Push endpoint and keys
+	// can push to the phone): it is not audited.
+	c := tandem.Commit{Devices: []*tandem.Device{dev}, Audit: []tandem.AuditEvent{
+		e.audit(dev.Workspace, "", tandem.ActorDevice, action, addr, now, map[string]any{"cred_id": dev.CredID, "push_type": dev.PushType}),
+	}}
+	if err := e.commit(ctx, c); err != nil {
+		return nil, err
+	}
+	return e.newChallenge(ctx, dev.CredID, "")
+}
+
+// revokePush clears the push registration of d after its push service said
+// it is gone (cause wraps ErrPushGone), unless the device registered
+// another one since d was read, and audits it with the verification whose
+// prompt failed to reach it.
+func (e *Engine) revokePush(ctx context.Context, d *tandem.Device, verificationID string, cause error) error {
+	cur, err := e.Store.GetDevice(ctx, d.CredID)
+	if err != nil {
+		return err
+	}
+	if cur.PushToken == "" || cur.PushType != d.PushType || cur.PushToken != d.PushToken {
+		return nil
+	}
+	now := e.Now()
+	detail := map[string]any{"cred_id": cur.CredID, "push_type": cur.PushType, "reason": cause.Error()}
+	cur.PushType, cur.PushToken, cur.UpdatedAt = "", "", now
+	return e.commit(ctx, tandem.Commit{Devices: []*tandem.Device{cur}, Audit: []tandem.AuditEvent{
+		e.audit(cur.Workspace, verificationID, tandem.ActorSystem, "push.subscription_revoked", "", now, detail),
+	}})
 }
 
 // Inbox returns the prompts waiting for a device, waiting up to wait for
@@ -836,7 +890,7 @@ func (e *Engine) inboxResponse(ctx context.Context, credID string, items []tande
 		}
 		out.Prompts = append(out.Prompts, deviceproto.InboxPrompt{
 			VerificationID: v.ID, ExpiresAt: it.ExpiresAt.Unix(),
-			Context: deviceproto.Context{Application: handoverApp(e, v, it.Step), WebIP: v.Web.BrowserIP, WebUserAgent: v.Web.BrowserUserAgent, RequestedAt: v.CreatedAt.Unix()},
+			Context: deviceproto.Context{Application: handoverApp(e, v, it.Step), WebIP: v.Web.BrowserIP, WebUserAgent: v.Web.BrowserUserAgent, RequestedAt: v.CreatedAt.Unix(), BindingMessage: v.Web.BindingMessage},
 		})
 	}
 	ch, err := e.newChallenge(ctx, credID, "")

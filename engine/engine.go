@@ -63,10 +63,13 @@ type Engine struct {
 	Push Pusher
 	// Inboxes wakes devices waiting on their inbox; nil when none wait.
 	Inboxes *events.Hub
-	// OnEnd, when set, is called by the commit that ends a verification,
-	// before it is stored; what it adds to the commit (outbox items, CIBA
-	// grants) is stored in the same transaction as the end. The OpenID
-	// CIBA notifications are enqueued this way.
+	// OnEnd, when set, is called by every commit that would end a
+	// verification, before it is stored; what it adds to the commit
+	// (outbox items, CIBA grants) is stored in the same transaction as the
+	// end. Of commits racing to end one verification only one is stored,
+	// so what the others' calls added is dropped with them; an error of
+	// OnEnd fails the commit. The OpenID CIBA notifications are enqueued
+	// this way.
 	OnEnd func(ctx context.Context, v *tandem.Verification, c *tandem.Commit) error
 
 	progs sync.Map // rule source → *rules.Program

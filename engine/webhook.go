@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tandem-id/tandem"
@@ -33,17 +34,20 @@ func ended(c *tandem.Commit) {
 // commit stores c. Every engine write of a verification goes through here.
 // The webhook item that ended (called by transition) put in c becomes the
 // delivery of c.Verification's result to its application's webhook_url,
-// or is dropped when the application has none (or no longer exists). As a
-// terminal status never changes and c is guarded by the verification's
-// version, exactly one commit per verification ends it, and exactly one
-// webhook is enqueued, in the same transaction.
+// or is dropped when the application has none (or no longer exists); and
+// OnEnd, when set, adds what else the end must store (the OpenID CIBA
+// notifications). As a terminal status never changes and c is guarded by
+// the verification's version, exactly one commit per verification ends it,
+// and exactly one webhook is enqueued, in the same transaction.
 func (e *Engine) commit(ctx context.Context, c tandem.Commit) error {
 	out := c.Outbox[:0:0]
+	ends := false
 	for _, it := range c.Outbox {
 		if it.Kind != tandem.OutboxWebhook || it.URL != "" {
 			out = append(out, it)
 			continue
 		}
+		ends = true
 		wh, err := e.webhook(ctx, c.Verification)
 		if err != nil {
 			return err
@@ -53,6 +57,15 @@ func (e *Engine) commit(ctx context.Context, c tandem.Commit) error {
 		}
 	}
 	c.Outbox = out
+	if ends && e.OnEnd != nil {
+		// c is a copy: slices the hook appends to must not reach the
+		// caller's commit, which a retry reuses.
+		c.CIBAGrants = slices.Clip(c.CIBAGrants)
+		c.Outbox = slices.Clip(c.Outbox)
+		if err := e.OnEnd(ctx, c.Verification, &c); err != nil {
+			return err
+		}
+	}
 	return e.Store.Commit(ctx, c)
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -12,6 +13,10 @@ func problemFallback(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
+			if !jsonBody(r) {
+				writeProblem(w, http.StatusUnsupportedMediaType, "The request body must be JSON: send it with Content-Type: application/json.")
+				return
+			}
 			mux.ServeHTTP(w, r)
 			return
 		}
@@ -39,3 +44,16 @@ type statusCapture struct {
 func (c *statusCapture) Header() http.Header         { return c.header }
 func (c *statusCapture) Write(b []byte) (int, error) { return len(b), nil }
 func (c *statusCapture) WriteHeader(status int)      { c.status = status }
+
+// jsonBody reports whether r's body, if it has one, may be JSON: every body
+// of the JSON APIs is JSON, so a body labelled as something else (a form,
+// text) is refused rather than parsed anyway. A body without a
+// Content-Type is taken as JSON.
+func jsonBody(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" || (r.ContentLength == 0 && len(r.TransferEncoding) == 0) {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")))
+}

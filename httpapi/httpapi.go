@@ -127,27 +127,42 @@ func (s *Server) authClient(w http.ResponseWriter, r *http.Request) (*tandem.App
 		writeBasicProblem(w, "Missing application credentials: send the client id and secret with HTTP Basic authentication.")
 		return nil, false
 	}
-	if len(id) > 64 || len(secret) > 128 {
+	ref, err := CheckClient(r.Context(), s.Workspaces, s.Verifications, s.Logger, id, secret, remoteHost(r), s.Now())
+	switch code := tandem.ErrorCode(err); code {
+	case "":
+		return ref, true
+	case tandem.EUNAUTHORIZED:
 		writeBasicProblem(w, "The application credentials are not valid.")
-		return nil, false
-	}
-	now := s.Now()
-	ref, hashes, err := s.Workspaces.ApplicationByClientID(r.Context(), id, now)
-	if err != nil && tandem.ErrorCode(err) != tandem.ENOTFOUND {
+	default:
 		s.Logger.ErrorContext(r.Context(), "client lookup failed", "err", err)
 		writeProblem(w, http.StatusInternalServerError, "Internal error.")
-		return nil, false
+	}
+	return nil, false
+}
+
+// CheckClient authenticates an application by its client id and secret,
+// as the integrator API and the OpenID CIBA endpoints do. It returns the
+// application, or an EUNAUTHORIZED error for an unknown client id or a
+// wrong secret (logged, and audited in audit when it is not nil and the
+// client id is known), or another error when the lookup failed.
+func CheckClient(ctx context.Context, ws tandem.WorkspaceStore, audit tandem.VerificationStore, logger *slog.Logger, id, secret, addr string, now time.Time) (*tandem.AppRef, error) {
+	refused := tandem.Errorf(tandem.EUNAUTHORIZED, "The application credentials are not valid.")
+	if id == "" || secret == "" || len(id) > 64 || len(secret) > 128 {
+		return nil, refused
+	}
+	ref, hashes, err := ws.ApplicationByClientID(ctx, id, now)
+	if err != nil && tandem.ErrorCode(err) != tandem.ENOTFOUND {
+		return nil, err
 	}
 	if err != nil || !tandem.SecretMatches(secret, hashes...) {
-		s.Logger.Warn("client credentials refused", "client_id", id, "addr", remoteHost(r))
-		if ref != nil && s.Verifications != nil {
+		logger.Warn("client credentials refused", "client_id", id, "addr", addr)
+		if ref != nil && audit != nil {
 			detail, _ := jsonMarshal(map[string]string{"client_id": id, "application": ref.Name})
-			_ = s.Verifications.AddAudit(r.Context(), tandem.AuditEvent{Workspace: ref.Workspace, Actor: tandem.ActorAPI, Action: "refused.credentials", Detail: detail, Addr: remoteHost(r), At: now})
+			_ = audit.AddAudit(ctx, tandem.AuditEvent{Workspace: ref.Workspace, Actor: tandem.ActorAPI, Action: "refused.credentials", Detail: detail, Addr: addr, At: now})
 		}
-		writeBasicProblem(w, "The application credentials are not valid.")
-		return nil, false
+		return nil, refused
 	}
-	return ref, true
+	return ref, nil
 }
 
 func writeBasicProblem(w http.ResponseWriter, detail string) {

@@ -96,6 +96,19 @@ var registeredClaims = []string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}
 // A result claim whose name is a registered claim is left out; its name is
 // returned in dropped.
 func ResultClaims(v *tandem.Verification, issuer, audience string, now time.Time, ttl time.Duration) (claims map[string]any, dropped []string) {
+	claims, dropped = FlatClaims(v)
+	maps.Copy(claims, map[string]any{
+		"iss": issuer, "aud": audience, "sub": v.UserID,
+		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "jti": v.ID,
+	})
+	return claims, dropped
+}
+
+// FlatClaims returns the flat claims of engine.Result, every one a string,
+// without those whose names are registered JWT claims (iss, sub, aud, exp,
+// nbf, iat, jti), which a result claim never replaces: their names are
+// returned, sorted, in dropped.
+func FlatClaims(v *tandem.Verification) (claims map[string]any, dropped []string) {
 	claims = map[string]any{}
 	for name, value := range engine.Result(v) {
 		if slices.Contains(registeredClaims, name) {
@@ -104,10 +117,6 @@ func ResultClaims(v *tandem.Verification, issuer, audience string, now time.Time
 		}
 		claims[name] = value
 	}
-	maps.Copy(claims, map[string]any{
-		"iss": issuer, "aud": audience, "sub": v.UserID,
-		"iat": now.Unix(), "exp": now.Add(ttl).Unix(), "jti": v.ID,
-	})
 	slices.Sort(dropped)
 	return claims, dropped
 }
@@ -224,8 +233,10 @@ func (s *Server) registerKeys() {
 		}
 		after := defaultRetireAfter
 		if req.RetireAfterS != nil {
+			// Check the seconds before converting them: a huge value
+			// (e.g. 2^55) overflows time.Duration into range.
 			after = time.Duration(*req.RetireAfterS) * time.Second
-			if *req.RetireAfterS < 0 || after > maxRetireAfter {
+			if *req.RetireAfterS < 0 || *req.RetireAfterS > int(maxRetireAfter/time.Second) {
 				return nil, huma.Error422UnprocessableEntity("The rotation request is not valid.", &huma.ErrorDetail{Location: "body.retire_after_s", Message: "must be between 0 and 31536000 (one year)"})
 			}
 		}

@@ -29,6 +29,7 @@ type WebhookSecretOut struct {
 // DeadWebhookOut is a webhook delivery that was given up.
 type DeadWebhookOut struct {
 	ID             string    `json:"id" doc:"The webhook-id of the delivery."`
+	Kind           string    `json:"kind" enum:"webhook,ciba_ping,ciba_push" doc:"webhook: a verification.finished webhook; ciba_ping, ciba_push: an OpenID CIBA notification to a client's notification endpoint."`
 	URL            string    `json:"url"`
 	Application    string    `json:"application"`
 	VerificationID string    `json:"request_id"`
@@ -40,7 +41,7 @@ type DeadWebhookOut struct {
 // RedeliveryOut is a delivery queued again.
 type RedeliveryOut struct {
 	ID            string    `json:"id"`
-	URL           string    `json:"url" doc:"Where it goes: the application's webhook_url now."`
+	URL           string    `json:"url" doc:"Where it goes: the application's webhook_url now (a CIBA notification: its notification endpoint)."`
 	Status        string    `json:"status" enum:"pending"`
 	NextAttemptAt time.Time `json:"next_attempt_at"`
 }
@@ -97,7 +98,7 @@ func (s *Server) registerWebhooks() {
 		}
 		out := make([]DeadWebhookOut, 0, len(dead))
 		for _, it := range dead {
-			out = append(out, DeadWebhookOut{ID: it.ID, URL: it.URL, Application: it.Application, VerificationID: it.VerificationID,
+			out = append(out, DeadWebhookOut{ID: it.ID, Kind: it.Kind, URL: it.URL, Application: it.Application, VerificationID: it.VerificationID,
 				Attempts: it.Attempts, LastError: it.LastError, CreatedAt: it.CreatedAt})
 		}
 		return &body[[]DeadWebhookOut]{Body: out}, nil
@@ -106,7 +107,7 @@ func (s *Server) registerWebhooks() {
 	huma.Register(s.api, huma.Operation{
 		OperationID: "redeliver-webhook", Method: http.MethodPost, Path: "/admin/v1/workspaces/{workspace}/webhooks/{id}/redeliver",
 		Summary:     "Deliver a given-up webhook again",
-		Description: "Queues a dead delivery again, with the same webhook-id and body, to the application's current webhook_url, with a fresh count of attempts. Only dead deliveries can be redelivered (409 otherwise).",
+		Description: "Queues a dead delivery again, with the same webhook-id and body, to the application's current webhook_url, with a fresh count of attempts. An OpenID CIBA notification goes again to the notification endpoint it was for. Only dead deliveries can be redelivered (409 otherwise).",
 		Tags:        tags, Security: sec,
 	}, func(ctx context.Context, in *struct {
 		Workspace string `path:"workspace" maxLength:"63"`
@@ -122,8 +123,8 @@ func (s *Server) registerWebhooks() {
 		}
 		url := ""
 		for _, it := range dead {
-			if it.ID != in.ID {
-				continue
+			if it.ID != in.ID || it.Kind != tandem.OutboxWebhook {
+				continue // a CIBA notification keeps its URL
 			}
 			app, ok := ws.Doc.Application(it.Application)
 			if !ok || app.WebhookURL == "" {

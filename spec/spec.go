@@ -149,6 +149,30 @@ func (v *Validator) Validate(doc tandem.WorkspaceDoc) (tandem.WorkspaceDoc, erro
 				add(p+".webhook_url", "webhook_url applies only to applications with verification_way %q: a verification belongs to the web application that hands over to the phone, and its webhook goes to that application's webhook_url", tandem.WayWeb)
 			}
 		}
+		if app.CIBA != nil {
+			cb := *app.CIBA
+			switch cb.DeliveryMode {
+			case "":
+				cb.DeliveryMode = tandem.CIBAPoll
+			case tandem.CIBAPoll, tandem.CIBAPing, tandem.CIBAPush:
+			default:
+				add(p+".ciba.delivery_mode", "delivery_mode must be %q, %q or %q, not %q", tandem.CIBAPoll, tandem.CIBAPing, tandem.CIBAPush, cb.DeliveryMode)
+			}
+			switch {
+			case cb.DeliveryMode == tandem.CIBAPoll && cb.NotificationEndpoint != "":
+				add(p+".ciba.notification_endpoint", "notification_endpoint applies only to the %q and %q delivery modes; remove it or change delivery_mode", tandem.CIBAPing, tandem.CIBAPush)
+			case (cb.DeliveryMode == tandem.CIBAPing || cb.DeliveryMode == tandem.CIBAPush) && cb.NotificationEndpoint == "":
+				add(p+".ciba.notification_endpoint", "notification_endpoint is required in %q mode: the https URL where Tandem POSTs the notifications", cb.DeliveryMode)
+			case cb.NotificationEndpoint != "":
+				if msg := checkNotificationEndpoint(cb.NotificationEndpoint); msg != "" {
+					add(p+".ciba.notification_endpoint", "%s", msg)
+				}
+			}
+			if app.VerificationWay == tandem.WayMobile {
+				add(p+".ciba", "ciba applies only to applications with verification_way %q: CIBA requests start verifications, which a mobile application cannot do", tandem.WayWeb)
+			}
+			napp.CIBA = &cb
+		}
 		if app.Mobile != nil {
 			m := *app.Mobile
 			if app.VerificationWay == tandem.WayWeb {
@@ -402,6 +426,31 @@ func checkWebhookURL(raw string) string {
 	}
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return fmt.Sprintf("%q has a fragment; webhook URLs must not have one", raw)
+	}
+	return ""
+}
+
+// checkNotificationEndpoint returns why raw cannot be a CIBA client
+// notification endpoint, or "". The specification requires https; http is
+// accepted for localhost and loopback addresses only, as for redirect URLs.
+// Where a notification may actually go is decided when it is sent, by the
+// webhook delivery policy (the guard against server-side request forgery).
+func checkNotificationEndpoint(raw string) string {
+	if len(raw) > MaxWebhookURL {
+		return fmt.Sprintf("notification_endpoint has %d characters; at most %d are allowed", len(raw), MaxWebhookURL)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Sprintf("%q is not an absolute https URL; use e.g. https://app.example.com/ciba/notify", raw)
+	}
+	if u.User != nil {
+		return fmt.Sprintf("%q carries a user name or password; remove it (notifications carry the client_notification_token)", u.Redacted())
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Sprintf("%q has a fragment; notification endpoints must not have one", raw)
+	}
+	if u.Scheme == "http" && !isLoopbackHost(u.Hostname()) {
+		return fmt.Sprintf("%q uses http; use https (http is allowed only for localhost and loopback addresses)", raw)
 	}
 	return ""
 }

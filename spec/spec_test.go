@@ -460,6 +460,63 @@ func TestValidateRefuses(t *testing.T) {
 			want: []problem{{mobileApp + ".webhook_url", `webhook_url applies only to applications with verification_way "web"`}},
 		},
 		{
+			name: "CIBAModeUnknown",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "fax"} },
+			want: []problem{{webApp + ".ciba.delivery_mode", `delivery_mode must be "poll", "ping" or "push", not "fax"`}},
+		},
+		{
+			name: "CIBAPingWithoutEndpoint",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "ping"} },
+			want: []problem{{webApp + ".ciba.notification_endpoint", `notification_endpoint is required in "ping" mode`}},
+		},
+		{
+			name: "CIBAPollWithEndpoint",
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].CIBA = &tandem.CIBASettings{NotificationEndpoint: "https://client.example/cb"}
+			},
+			want: []problem{{webApp + ".ciba.notification_endpoint", `notification_endpoint applies only to the "ping" and "push" delivery modes`}},
+		},
+		{
+			name: "CIBAEndpointHTTP",
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "push", NotificationEndpoint: "http://client.example/cb"}
+			},
+			want: []problem{{webApp + ".ciba.notification_endpoint", `"http://client.example/cb" uses http; use https (http is allowed only for localhost and loopback addresses)`}},
+		},
+		{
+			name: "CIBAEndpointLoopbackLookalike",
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "push", NotificationEndpoint: "http://127.evil.example/cb"}
+			},
+			want: []problem{{webApp + ".ciba.notification_endpoint", "uses http; use https"}},
+		},
+		{
+			name: "CIBAEndpointRelative",
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "ping", NotificationEndpoint: "/cb"}
+			},
+			want: []problem{{webApp + ".ciba.notification_endpoint", `"/cb" is not an absolute https URL`}},
+		},
+		{
+			name: "CIBAEndpointUserInfo",
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "ping", NotificationEndpoint: "https://u:p@client.example/cb"}
+			},
+			want: []problem{{webApp + ".ciba.notification_endpoint", "carries a user name or password"}},
+		},
+		{
+			name: "CIBAEndpointFragment",
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "ping", NotificationEndpoint: "https://client.example/cb#x"}
+			},
+			want: []problem{{webApp + ".ciba.notification_endpoint", "has a fragment"}},
+		},
+		{
+			name: "CIBAOnMobileApplication",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[1].CIBA = &tandem.CIBASettings{} },
+			want: []problem{{mobileApp + ".ciba", `ciba applies only to applications with verification_way "web"`}},
+		},
+		{
 			name: "MobileBlockOnWebApplication",
 			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].Mobile = &tandem.Mobile{Notification: "qr"} },
 			want: []problem{{webApp + ".mobile", `mobile applies only to applications with verification_way "mobile"; remove it or change verification_way`}},
@@ -587,6 +644,13 @@ func TestValidateAccepts(t *testing.T) {
 		// server's flags: the document accepts http and any host.
 		{"WebhookURLHTTP", func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "http://hooks.internal:8080/tandem" }},
 		{"WebhookURLPrivateAddress", func(d *tandem.WorkspaceDoc) { d.Applications[0].WebhookURL = "https://10.0.0.5/tandem" }},
+		{"CIBAPoll", func(d *tandem.WorkspaceDoc) { d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "poll"} }},
+		{"CIBAPushHTTPS", func(d *tandem.WorkspaceDoc) {
+			d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "push", NotificationEndpoint: "https://client.example/ciba?tenant=1"}
+		}},
+		{"CIBAPingLoopbackHTTP", func(d *tandem.WorkspaceDoc) {
+			d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "ping", NotificationEndpoint: "http://127.0.0.1:9000/cb"}
+		}},
 		{"NoMobileBlockOnMobileApp", func(d *tandem.WorkspaceDoc) {
 			d.Applications[1].Mobile = nil
 			d.Workflows[1].Modules = slicesDelete(d.Workflows[1].Modules, 1)
@@ -678,6 +742,24 @@ func TestValidateNormalizes(t *testing.T) {
 			if got := app(name).LinkExpiryS; got != 600 {
 				t.Errorf("%s: link_expiry_s = %d, want 600", name, got)
 			}
+		}
+	})
+	t.Run("CIBADefaults", func(t *testing.T) {
+		if c := app("web-login").CIBA; c != nil {
+			t.Errorf("web-login ciba = %+v, want nil (poll mode)", c)
+		}
+		d := example(t)
+		d.Applications[0].CIBA = &tandem.CIBASettings{}
+		n, err := v.Validate(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, _ := n.Application("web-login")
+		if diff := cmp.Diff(&tandem.CIBASettings{DeliveryMode: "poll"}, a.CIBA); diff != "" {
+			t.Errorf("empty ciba block (-want +got):\n%s", diff)
+		}
+		if d.Applications[0].CIBA.DeliveryMode != "" {
+			t.Error("Validate changed its input")
 		}
 	})
 	t.Run("MobileDefaults", func(t *testing.T) {

@@ -82,13 +82,15 @@ const userEventSweep = 100
 // an unknown State or a PublicKey that is not JSON, when RevokeOthers has no
 // Workspace or UserID, when an inbox item has no expiry, when a user event
 // has no Workspace, UserID or Kind, when an outbox item has no ID, Kind,
-// Workspace, URL or Payload, or when an audit detail is not JSON.
+// Workspace, URL or Payload, when a CIBA grant has no IDHash (or an
+// AccessHash without expiry), or when an audit detail is not JSON.
 // ECONFLICT when the verification's version is stale, when a new device's
 // key is already that of another device of the workspace, when a stored
-// device has another workspace or key, or when an outbox item's ID exists.
-// ENOTFOUND when the verification, a device's workspace, the device or
-// verification of an inbox item, or the workspace of a user event or an
-// outbox item does not exist. On error nothing is written and c
+// device has another workspace or key, when an outbox item's ID exists, or
+// when a CIBA grant's request was consumed already. ENOTFOUND when the
+// verification, a device's workspace, the device or verification of an
+// inbox item, the workspace of a user event or an outbox item, or the
+// request of a CIBA grant does not exist. On error nothing is written and c
 // is unchanged. On success, c.Verification's Version and UpdatedAt are set
 // as by UpdateVerification, a zero UpdatedAt of a device is set to the
 // clock's time, and a device's CreatedAt to its stored creation time unless
@@ -157,8 +159,15 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 	if err != nil {
 		return err
 	}
+	grants := make([]tandem.CIBAGrant, len(c.CIBAGrants))
+	for i, g := range c.CIBAGrants {
+		if err := checkGrant(&g, now); err != nil {
+			return err
+		}
+		grants[i] = g
+	}
 	if u == nil && len(devices) == 0 && revoke == nil && c.Withdraw == "" && len(inbox) == 0 &&
-		len(userEvents) == 0 && len(events) == 0 && len(outbox) == 0 {
+		len(userEvents) == 0 && len(events) == 0 && len(outbox) == 0 && len(grants) == 0 {
 		return nil
 	}
 
@@ -196,6 +205,11 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 		}
 		if err := insertOutbox(ctx, tx, outbox, workspaces); err != nil {
 			return err
+		}
+		for _, g := range grants {
+			if err := grantCIBA(ctx, tx, g); err != nil {
+				return err
+			}
 		}
 		return insertAudit(ctx, tx, events)
 	})

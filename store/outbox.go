@@ -32,6 +32,9 @@ var (
 // Webhook secrets are rows of webhook_secrets, kept byte for byte as given
 // (in clear or encrypted by the caller: HMAC needs the secret itself), with
 // the same rotation rule as client secrets (see PutSecret).
+//
+// An item's Bearer (the sealed token of a CIBA notification) is kept byte
+// for byte; an empty one is stored as NULL and comes back nil.
 
 // outboxRetention is how long a delivered item is kept.
 const outboxRetention = 7 * 24 * time.Hour
@@ -44,7 +47,7 @@ const maxDeadListed = 1000
 
 // outboxColumns are the columns read for an item, in the order of
 // scanOutbox.
-const outboxColumns = `o.id, o.kind, w.name, o.application, o.verification_id, o.url, o.payload, o.status,
+const outboxColumns = `o.id, o.kind, w.name, o.application, o.verification_id, o.url, o.payload, o.bearer, o.status,
 	o.attempts, o.next_attempt_at, o.last_error, o.created_at, o.delivered_at`
 
 func scanOutbox(row interface{ Scan(...any) error }) (tandem.OutboxItem, error) {
@@ -52,7 +55,7 @@ func scanOutbox(row interface{ Scan(...any) error }) (tandem.OutboxItem, error) 
 	var next, created int64
 	var delivered sql.NullInt64
 	err := row.Scan(&it.ID, &it.Kind, &it.Workspace, &it.Application, &it.VerificationID, &it.URL, &it.Payload,
-		&it.Status, &it.Attempts, &next, &it.LastError, &created, &delivered)
+		&it.Bearer, &it.Status, &it.Attempts, &next, &it.LastError, &created, &delivered)
 	if err != nil {
 		return it, err
 	}
@@ -93,9 +96,9 @@ func insertOutbox(ctx context.Context, tx *sql.Tx, items []tandem.OutboxItem, wo
 			return err
 		}
 		r, err := tx.ExecContext(ctx, `INSERT INTO outbox (id, kind, workspace_id, application, verification_id, url,
-			payload, status, attempts, next_attempt_at, last_error, created_at, delivered_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, '', $9, NULL) ON CONFLICT DO NOTHING`,
-			it.ID, it.Kind, wsID, it.Application, it.VerificationID, it.URL, it.Payload,
+			payload, bearer, status, attempts, next_attempt_at, last_error, created_at, delivered_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, '', $10, NULL) ON CONFLICT DO NOTHING`,
+			it.ID, it.Kind, wsID, it.Application, it.VerificationID, it.URL, it.Payload, nullBytes(it.Bearer),
 			millis(it.NextAttemptAt), millis(it.CreatedAt))
 		if err := oneRow(r, err); err == errNoRow {
 			return tandem.Errorf(tandem.ECONFLICT, "outbox item %s already exists", it.ID)

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/tandem-id/tandem"
 )
@@ -22,8 +23,15 @@ import (
 // Decode decodes one JSON value from data into v (a non-nil pointer). It
 // returns nil on success; otherwise every shape problem it finds, each with
 // a path that starts with prefix (e.g. "body"), and v is left unchanged.
-// A syntax error is reported alone with its line and column.
+// A syntax error is reported alone with its line and column. A document
+// that is not valid UTF-8 is refused (RFC 8259 §8.1): encoding/json would
+// silently turn the bad bytes into U+FFFD and store something else than
+// what was sent.
 func Decode(data []byte, v any, prefix string) []tandem.FieldError {
+	if !utf8.Valid(data) {
+		line, col := position(data, int64(invalidUTF8At(data)))
+		return []tandem.FieldError{{Path: prefix, Message: fmt.Sprintf("malformed JSON at line %d, column %d: the document is not valid UTF-8 text", line, col)}}
+	}
 	var first json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&first); err != nil {
@@ -113,6 +121,19 @@ func syntaxMessage(data []byte, err error) string {
 		return "malformed JSON: the document ends too early"
 	}
 	return "malformed JSON: " + err.Error()
+}
+
+// invalidUTF8At returns the offset of the first byte of data that is not
+// part of valid UTF-8, or len(data).
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
 }
 
 func position(data []byte, offset int64) (line, col int) {

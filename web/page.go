@@ -232,6 +232,10 @@ func redirectOrigin(v *tandem.Verification) string {
 // is set.
 type pageData struct {
 	Title string
+	// BindingMessage is the message of the site that started the
+	// verification (OpenID CIBA binding_message), shown in the header so
+	// that the person can check that both show the same.
+	BindingMessage string
 	// Refresh, when not 0, reloads the page after that many seconds in a
 	// browser without JavaScript (app.js keeps other pages current).
 	Refresh int
@@ -336,10 +340,11 @@ func (s *Server) renderStep(w http.ResponseWriter, token string, v *tandem.Verif
 		title = "Error: " + title
 	}
 	p := &pageData{
-		Title:   title,
-		Refresh: refresh,
-		Live:    &liveData{Events: pagePath(token) + "/events", Page: pagePath(token), Version: v.Version},
-		Step:    d,
+		Title:          title,
+		BindingMessage: v.Web.BindingMessage,
+		Refresh:        refresh,
+		Live:           &liveData{Events: pagePath(token) + "/events", Page: pagePath(token), Version: v.Version},
+		Step:           d,
 	}
 	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(redirectOrigin(v)))
 	s.render(w, status, "step.html", p)

@@ -1751,3 +1751,21 @@ func TestNumberMismatchEndPage(t *testing.T) {
 	}
 	f.wantFailedWith(t, b, tok, "The numbers did not match.")
 }
+
+// TestBindingMessage shows the binding message of a CIBA request in the
+// page's header, escaped, and shows none when there is none.
+func TestBindingMessage(t *testing.T) {
+	f := newFixture(t, kycWorkspace(), "web")
+	_, tok := f.create(t, engine.CreateRequest{BindingMessage: "Order <4711> & co"})
+	b := &browser{addr: "203.0.113.5"}
+	r := f.get(t, b, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	wantContains(t, r.body, `<p class="binding-message">Check that the site that sent you here shows the same message: <strong>Order &lt;4711&gt; &amp; co</strong></p>`)
+
+	_, tok = f.create(t, engine.CreateRequest{})
+	r = f.get(t, &browser{addr: "203.0.113.5"}, "/v/"+tok)
+	wantStatus(t, r, http.StatusOK)
+	if strings.Contains(r.body, "binding-message") {
+		t.Errorf("a page without binding message shows one:\n%s", r.body)
+	}
+}

@@ -96,3 +96,53 @@ func (b *Box) Open(workspace, app string, stored []byte) (string, error) {
 	}
 	return string(plain), nil
 }
+
+// tokenAD binds a sealed token to its purpose and application.
+func tokenAD(purpose, workspace, app string) []byte {
+	ad := []byte("tandem-token")
+	for _, s := range []string{purpose, workspace, app} {
+		ad = binary.BigEndian.AppendUint32(ad, uint32(len(s)))
+		ad = append(ad, s...)
+	}
+	return ad
+}
+
+// clearVersion starts a token a nil box stores in clear.
+const clearVersion = 0
+
+// SealToken returns the stored form of a token of an application that the
+// server must send later in clear, such as the bearer token of an OpenID
+// CIBA notification (purpose names what it is, and binds the sealed form to
+// it): the version byte, a 12-byte nonce, then the ciphertext and tag; for
+// a nil box, a zero byte then the token.
+func (b *Box) SealToken(purpose, workspace, app, token string) []byte {
+	if b == nil {
+		return append([]byte{clearVersion}, token...)
+	}
+	n := b.aead.NonceSize()
+	out := make([]byte, 1+n, 1+n+len(token)+b.aead.Overhead())
+	out[0] = sealVersion
+	rand.Read(out[1:]) // never fails
+	return b.aead.Seal(out, out[1:], []byte(token), tokenAD(purpose, workspace, app))
+}
+
+// OpenToken returns the token of a stored form made by SealToken with the
+// same purpose, workspace and application. A sealed token needs a box with
+// the key it was sealed with; one stored in clear opens with any box.
+func (b *Box) OpenToken(purpose, workspace, app string, stored []byte) (string, error) {
+	if len(stored) > 0 && stored[0] == clearVersion {
+		return string(stored[1:]), nil
+	}
+	if b == nil {
+		return "", errors.New("the " + purpose + " is encrypted and the server has no secret key to open it")
+	}
+	n := b.aead.NonceSize()
+	if len(stored) < 1+n+b.aead.Overhead() || stored[0] != sealVersion {
+		return "", errors.New("the stored " + purpose + " is not in a known format")
+	}
+	plain, err := b.aead.Open(nil, stored[1:1+n], stored[1+n:], tokenAD(purpose, workspace, app))
+	if err != nil {
+		return "", errors.New("cannot decrypt the " + purpose + ": the secret key differs from the one it was stored with")
+	}
+	return string(plain), nil
+}

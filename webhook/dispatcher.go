@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,6 +50,12 @@ const (
 //     full jitter: a random delay up to BaseDelay·2^(attempt−1), capped at
 //     MaxDelay; after MaxAttempts attempts the item is dead, and that is
 //     audited.
+//
+// OpenID CIBA notifications (items of kind tandem.OutboxCIBAPing and
+// tandem.OutboxCIBAPush) go the same way, under the same Policy, but carry
+// "Authorization: Bearer" with the item's token (the client's
+// client_notification_token, opened with Box) instead of a signature; their
+// audit actions say ciba_notification where webhooks say webhook.
 //
 // Delivery is at least once: a dispatcher that stops after sending and
 // before marking leaves the item leased, and it is sent again, with the same
@@ -170,15 +177,30 @@ func (d *Dispatcher) deliver(ctx context.Context, it tandem.OutboxItem) {
 		d.dead(ctx, it, err, "refused.webhook")
 		return
 	}
-	secrets, err := d.secrets(ctx, it, now)
-	if err != nil {
-		d.failed(ctx, it, now, err)
-		return
-	}
-	sig, err := SignAll(secrets, it.ID, now, it.Payload)
-	if err != nil {
-		d.failed(ctx, it, now, err)
-		return
+	headers := http.Header{"Content-Type": {"application/json"}}
+	if isCIBA(it) {
+		tok, err := d.Box.OpenToken(BearerPurpose, it.Workspace, it.Application, it.Bearer)
+		if err != nil {
+			d.failed(ctx, it, now, err)
+			return
+		}
+		headers.Set("User-Agent", "Tandem-CIBA/1")
+		headers.Set("Authorization", "Bearer "+tok)
+	} else {
+		secrets, err := d.secrets(ctx, it, now)
+		if err != nil {
+			d.failed(ctx, it, now, err)
+			return
+		}
+		sig, err := SignAll(secrets, it.ID, now, it.Payload)
+		if err != nil {
+			d.failed(ctx, it, now, err)
+			return
+		}
+		headers.Set("User-Agent", "Tandem-Webhooks/1")
+		headers.Set(HeaderID, it.ID)
+		headers.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+		headers.Set(HeaderSignature, sig)
 	}
 	rctx, cancel := context.WithTimeout(ctx, orDefault(d.Timeout, DefaultTimeout))
 	defer cancel()
@@ -187,11 +209,7 @@ func (d *Dispatcher) deliver(ctx context.Context, it tandem.OutboxItem) {
 		d.dead(ctx, it, &RefusedError{Reason: err.Error()}, "refused.webhook")
 		return
 	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Tandem-Webhooks/1")
-	req.Header.Set(HeaderID, it.ID)
-	req.Header.Set(HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
-	req.Header.Set(HeaderSignature, sig)
+	req.Header = headers
 	resp, err := d.httpClient().Do(req)
 	if ctx.Err() != nil {
 		// Stopping: the item stays leased and is sent again after the
@@ -215,6 +233,16 @@ func (d *Dispatcher) deliver(ctx context.Context, it tandem.OutboxItem) {
 			d.failed(ctx, it, now, fmt.Errorf("the receiver answered %s", resp.Status))
 		}
 	}
+}
+
+// BearerPurpose is the purpose (see Box.SealToken) of the bearer token of
+// an OpenID CIBA notification item: its tandem.OutboxItem.Bearer must be
+// sealed with it, for the item's workspace and application.
+const BearerPurpose = "CIBA client_notification_token"
+
+// isCIBA reports whether it is an OpenID CIBA notification.
+func isCIBA(it tandem.OutboxItem) bool {
+	return it.Kind == tandem.OutboxCIBAPing || it.Kind == tandem.OutboxCIBAPush
 }
 
 // secrets returns the application's valid webhook secrets in clear.
@@ -284,6 +312,10 @@ func (d *Dispatcher) dead(ctx context.Context, it tandem.OutboxItem, cause error
 // audit records an outcome in the verification's audit log.
 func (d *Dispatcher) audit(ctx context.Context, it tandem.OutboxItem, action string, now time.Time, cause error) {
 	detail := map[string]any{"webhook_id": it.ID, "application": it.Application, "attempts": it.Attempts}
+	if isCIBA(it) {
+		action = strings.Replace(action, "webhook", "ciba_notification", 1)
+		detail["kind"] = it.Kind
+	}
 	if u, err := url.Parse(it.URL); err == nil {
 		detail["host"] = u.Host
 	}

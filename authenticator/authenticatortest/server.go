@@ -226,7 +226,6 @@ func reason(err error) string {
 	return tandem.ErrorCode(err)
 }
 
-
 func refuse(code, reason, msg string) error { return tandem.Refusef(code, reason, "%s", msg) }
 
 func envelope(body []byte) (string, error) {

@@ -611,6 +611,9 @@ func (d *deviceCmd) showContext(c deviceproto.Context) {
 	if c.RequestedAt > 0 {
 		fmt.Fprintf(w, "Requested:\t%s\n", time.Unix(c.RequestedAt, 0).Local().Format("2006-01-02 15:04:05 MST"))
 	}
+	if c.BindingMessage != "" {
+		fmt.Fprintf(w, "Message:\t%s\n", clean(c.BindingMessage))
+	}
 	w.Flush()
 }
 

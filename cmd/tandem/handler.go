@@ -16,6 +16,7 @@ type rootDeps struct {
 	api     http.Handler
 	web     http.Handler
 	device  http.Handler
+	ciba    http.Handler
 	ready   func(context.Context) error
 	metrics http.Handler
 	reg     *prometheus.Registry
@@ -32,6 +33,8 @@ func newRootHandler(d rootDeps) http.Handler {
 	mux.Handle("/device/", d.device)
 	mux.Handle("/d/", d.device)
 	mux.Handle("GET /w/{workspace}/.well-known/jwks.json", d.api)
+	mux.Handle("/w/{workspace}/.well-known/openid-configuration", d.ciba)
+	mux.Handle("/w/{workspace}/ciba/", d.ciba)
 	mux.Handle("GET /openapi.json", d.api)
 	mux.Handle("GET /openapi.yaml", d.api)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -94,6 +97,8 @@ func surface(path string) string {
 		return "web"
 	case strings.HasPrefix(path, "/device/"):
 		return "device"
+	case strings.HasPrefix(path, "/w/") && (strings.Contains(path, "/ciba/") || strings.HasSuffix(path, "/openid-configuration")):
+		return "ciba"
 	case path == "/healthz" || path == "/readyz" || path == "/metrics":
 		return "ops"
 	}

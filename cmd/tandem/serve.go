@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -19,7 +20,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/ciba"
 	"github.com/tandem-id/tandem/deviceapi"
+	"github.com/tandem-id/tandem/deviceproto"
 	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/events"
 	"github.com/tandem-id/tandem/examples"
@@ -27,6 +30,7 @@ import (
 	"github.com/tandem-id/tandem/keys"
 	"github.com/tandem-id/tandem/module/all"
 	"github.com/tandem-id/tandem/push"
+	"github.com/tandem-id/tandem/push/webpush"
 	"github.com/tandem-id/tandem/rules"
 	"github.com/tandem-id/tandem/spec"
 	"github.com/tandem-id/tandem/strictjson"
@@ -51,6 +55,9 @@ type serveConfig struct {
 	// delivery policy (see webhook.Policy).
 	allowInsecureWebhooks bool
 	webhookAllowHosts     string
+
+	// vapidSubject is the contact sent to Web Push services (RFC 8292).
+	vapidSubject string
 }
 
 func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
@@ -76,6 +83,7 @@ func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.sweep, "expiry-sweep", 30*time.Second, "how often overdue verifications are marked expired")
 	fs.BoolVar(&c.allowInsecureWebhooks, "allow-insecure-webhooks", false, "deliver webhooks to http URLs and to any address, loopback and private ones included (local development only)")
 	fs.StringVar(&c.webhookAllowHosts, "webhook-allow-hosts", "", "`hosts` (comma-separated) that webhooks may reach whatever their addresses, e.g. a receiver on the private network")
+	fs.StringVar(&c.vapidSubject, "vapid-subject", "mailto:admin@localhost", "contact `URI` (mailto: or https:) that Web Push services may use to reach the operator (VAPID subject)")
 	return fs, c
 }
 
@@ -108,6 +116,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	hookPolicy, err := webhookPolicy(cfg.allowInsecureWebhooks, cfg.webhookAllowHosts)
 	if err != nil {
 		return err
+	}
+	if err := webpush.CheckSubject(cfg.vapidSubject); err != nil {
+		return &usageError{msg: "-vapid-subject: " + err.Error()}
 	}
 
 	db, err := openDB(ctx, cfg.db, logger)
@@ -146,11 +157,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 
+	pusher, vapidPublicKey, err := setupPush(ctx, db, secret, cfg.vapidSubject, now, logger)
+	if err != nil {
+		return err
+	}
 	hub := events.NewHub()
 	eng := &engine.Engine{
 		Store: db, Modules: validator.Modules, Rules: env, Events: hub,
 		Logger: logger, Now: now, PublicURL: publicURL,
-		Push: push.Log{Logger: logger}, Inboxes: events.NewHub(),
+		Push: pusher, Inboxes: events.NewHub(),
 	}
 
 	var demoLines []string
@@ -174,8 +189,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		Engine: eng, Events: hub, Logger: logger, Now: now,
 		SecureCookies: strings.HasPrefix(publicURL, "https://"),
 	}
-	devSrv := &deviceapi.Server{Engine: eng, Logger: logger, Now: now}
-	handler := newRootHandler(rootDeps{api: api.Handler(), web: webSrv.Handler(), device: devSrv.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
+	devSrv := &deviceapi.Server{Engine: eng, Logger: logger, Now: now, VAPIDPublicKey: vapidPublicKey}
+	cibaSrv := &ciba.Server{Store: db, Engine: eng, Keys: api.Keys, Box: webhookBox, Logger: logger, Now: now}
+	eng.OnEnd = cibaSrv.OnEnd
+	handler := newRootHandler(rootDeps{api: api.Handler(), web: webSrv.Handler(), device: devSrv.Handler(), ciba: cibaSrv.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
 
 	srv := &http.Server{
 		Handler:           handler,
@@ -217,6 +234,35 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// pushTimeout bounds one Web Push request.
+const pushTimeout = 10 * time.Second
+
+// setupPush returns the push provider and the VAPID public key (empty when
+// Web Push is off). Devices with a Web Push subscription get Web Push,
+// signed with the server's VAPID key (generated at the first start and
+// stored sealed with the secret key); the others get the log provider.
+// Subscription endpoints come from devices, so pushes go out like
+// webhooks: https only, to public addresses only, no redirects. A stored
+// VAPID key that the secret key does not open turns Web Push off (the log
+// says why) rather than replacing the key, which would break every
+// subscription.
+func setupPush(ctx context.Context, db tandem.WorkspaceStore, secret []byte, subject string, now func() time.Time, logger *slog.Logger) (engine.Pusher, string, error) {
+	logPush := push.Log{Logger: logger}
+	key, err := webpush.LoadOrCreateKey(ctx, db, secret)
+	if errors.Is(err, webpush.ErrKeyUnreadable) {
+		logger.Error("Web Push is off: the VAPID key cannot be opened; start with the -secret-key it was stored with", "err", err)
+		return logPush, "", nil
+	} else if err != nil {
+		return nil, "", err
+	}
+	wp := &webpush.Provider{
+		HTTP:  (&webhook.Policy{}).Client(pushTimeout),
+		VAPID: webpush.VAPID{PrivateKey: key, Subject: subject},
+		Now:   now,
+	}
+	return push.ByType{Providers: map[string]engine.Pusher{deviceproto.PushWebPush: wp}, Default: logPush}, wp.VAPID.PublicKey(), nil
 }
 
 // setupAdminToken returns the admin token check. A configured token is used

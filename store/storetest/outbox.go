@@ -118,6 +118,7 @@ func testOutboxRoundTrip(t *testing.T, s OutboxStore) {
 	a := outboxItem("msg_a", "acme", created)
 	a.Payload = []byte{0, 1, 2, 255, '{'} // bytes, not text
 	b := outboxItem("msg_b", "other", created.Add(time.Second))
+	b.Kind, b.Bearer = tandem.OutboxCIBAPing, []byte{1, 0, 255, 'x'} // a sealed token: bytes, not text
 	b.NextAttemptAt = created.Add(time.Hour)
 	b.Status, b.Attempts, b.LastError = tandem.OutboxDead, 7, "ignored" // a new item is pending, untried
 	enqueue(t, s, a, b)
