@@ -39,7 +39,7 @@ type server struct {
 	err    error
 }
 
-var listeningRE = regexp.MustCompile(`listening on (http://\S+)`)
+var listeningRE = regexp.MustCompile(`listening on (https?://\S+)`)
 
 // testSecretKey is the -secret-key of the servers the tests start.
 const testSecretKey = "test-secret-key-0123456789-abcdefghij"

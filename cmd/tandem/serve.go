@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -44,6 +45,8 @@ type serveConfig struct {
 	db          string
 	publicURL   string
 	adminToken  string
+	tlsCert     string
+	tlsKey      string
 	secretKey   string
 	logFormat   string
 	logLevel    string
@@ -71,6 +74,8 @@ func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.db, "db", db, "database: sqlite:PATH (PostgreSQL is not supported yet)")
 	fs.StringVar(&c.publicURL, "public-url", "", "base `URL` used in links and QR codes (default: derived from -addr)")
 	fs.StringVar(&c.adminToken, "admin-token", "", "admin API bearer `token`; when unset, one is generated on first start and printed once")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "serve HTTPS with this certificate `file` (PEM; with -tls-key)")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "the private key `file` of -tls-cert (PEM)")
 	secretHelp := "operator `secret` (at least 32 characters) that encrypts the workspace signing keys at rest; required"
 	if demo {
 		secretHelp = "operator `secret` (at least 32 characters) that encrypts the workspace signing keys at rest; when unset, one is generated and kept in a file next to the database (DB.secret)"
@@ -140,7 +145,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
 	}
 	defer ln.Close()
-	publicURL, err := derivePublicURL(cfg.publicURL, ln.Addr().(*net.TCPAddr))
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return &usageError{msg: "-tls-cert and -tls-key go together: give both, or neither"}
+	}
+	if cfg.tlsCert != "" {
+		if _, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey); err != nil {
+			return fmt.Errorf("load -tls-cert/-tls-key: %w", err)
+		}
+	}
+	publicURL, err := derivePublicURL(cfg.publicURL, ln.Addr().(*net.TCPAddr), cfg.tlsCert != "")
 	if err != nil {
 		return err
 	}
@@ -203,7 +216,13 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	srv.RegisterOnShutdown(webSrv.CloseStreams)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
+		go func() { errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey) }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeper sync.WaitGroup
 	sweeper.Go(func() { eng.RunSweeper(sweepCtx, cfg.sweep) })
@@ -212,7 +231,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	defer sweeper.Wait() // before the database closes
 	defer stopSweep()
 
-	fmt.Fprintf(stdout, "tandem %s listening on http://%s (public URL %s)\n", version(), ln.Addr(), publicURL)
+	fmt.Fprintf(stdout, "tandem %s listening on %s://%s (public URL %s)\n", version(), scheme, ln.Addr(), publicURL)
 	if newToken != "" {
 		fmt.Fprintf(stdout, "\nAdmin token (shown only now; store it safely): %s\n", newToken)
 	}
@@ -349,7 +368,7 @@ func httpSummary(res *tandem.ApplyResult) string {
 
 // derivePublicURL returns the configured public URL, checked, or one built
 // from the listening address.
-func derivePublicURL(configured string, addr *net.TCPAddr) (string, error) {
+func derivePublicURL(configured string, addr *net.TCPAddr, tls bool) (string, error) {
 	if configured != "" {
 		u, err := url.Parse(configured)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -361,7 +380,11 @@ func derivePublicURL(configured string, addr *net.TCPAddr) (string, error) {
 	if addr.IP.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)), nil
+	scheme := "http://"
+	if tls {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, strconv.Itoa(addr.Port)), nil
 }
 
 func redactDSN(dsn string) string {
