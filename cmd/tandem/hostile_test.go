@@ -38,8 +38,17 @@ import (
 // tenant, verifications in several states and a paired phone, attacked by
 // malformed and malicious requests on every surface. Every refused request
 // must get a 4xx with a message (problem+json detail, the device problem's
-// detail, the web JSON problem's message, or an error page with a heading),
-// never a 5xx, and must leave the database as it was.
+// detail, the web JSON problem's message, the OAuth error_description of
+// the CIBA endpoints, or an error page with a heading), never a 5xx, and
+// must leave the database as it was.
+//
+// The suite found three bugs, fixed and kept as cases: JSON that is not
+// UTF-8 was stored with its bad bytes silently replaced by U+FFFD
+// (*/InvalidUTF8*, fixed in strictjson); the JSON APIs parsed bodies sent
+// as text/plain or as a form (*/WrongContentType, Integrator/FormContentType:
+// now 415); and retire_after_s = 2^55 overflowed time.Duration to 0, passed
+// the range check and retired every previous signing key at once
+// (Admin/RotateOverflow: now 422).
 
 const (
 	sqlMeta    = `' OR 1=1 --`
@@ -74,6 +83,8 @@ type hostile struct {
 	usedChallenge  string // consumed by usedAnswerJWS
 	usedAnswerJWS  string // a valid answer, already accepted
 	freshChallenge string // issued, never used
+
+	authReqID string // a CIBA request of web-login, pending
 }
 
 // hreq is one request of the suite.
@@ -178,6 +189,12 @@ func jsonReq(method, path, auth string, body any) hreq {
 	return hreq{method: method, path: path, body: b, ctype: "application/json", auth: auth}
 }
 
+// cibaReq is a form post to an OpenID CIBA endpoint, the client
+// authenticated with HTTP Basic.
+func cibaReq(path, auth string, form url.Values) hreq {
+	return hreq{method: http.MethodPost, path: path, body: []byte(form.Encode()), ctype: "application/x-www-form-urlencoded", auth: auth}
+}
+
 func formReq(path, cookie string, form url.Values) hreq {
 	return hreq{method: http.MethodPost, path: path, body: []byte(form.Encode()), ctype: "application/x-www-form-urlencoded", cookie: cookie}
 }
@@ -189,20 +206,22 @@ var (
 )
 
 // message returns the message of a refusal: the detail of a problem
-// document (or a device problem), the message of a web JSON problem, or
-// the heading of an error page. It returns "" when there is none.
+// document (or a device problem), the message of a web JSON problem, the
+// error_description of an OAuth error (CIBA), or the field error or the
+// heading of an HTML page. It returns "" when there is none.
 func message(res hresp) string {
 	ct, _, _ := mime.ParseMediaType(res.header.Get("Content-Type"))
 	switch ct {
 	case "application/problem+json", "application/json":
 		var p struct {
-			Detail  string `json:"detail"`
-			Message string `json:"message"`
+			Detail      string `json:"detail"`
+			Message     string `json:"message"`
+			Description string `json:"error_description"` // OpenID CIBA (OAuth 2.0)
 		}
 		if json.Unmarshal(res.body, &p) != nil {
 			return ""
 		}
-		return strings.TrimSpace(p.Detail + p.Message)
+		return strings.TrimSpace(p.Detail + p.Message + p.Description)
 	case "text/html":
 		// A step page sent back for correction names the field in error;
 		// an error page says what happened in its heading.
@@ -219,7 +238,8 @@ func message(res hresp) string {
 // fingerprint is what a refused request must not change: the workspaces
 // and their versions, credentials, verifications (every update bumps a
 // verification's version), devices and their states, pairings and their use,
-// signing keys, inboxes, user events, the outbox and the settings. Audit
+// signing keys, inboxes, user events, the outbox, the settings and the
+// OpenID CIBA requests. Audit
 // events and device challenges are left out: recording a refusal, and
 // handing out a challenge, are what the server does on purpose.
 type fingerprint struct {
@@ -230,7 +250,7 @@ type fingerprint struct {
 	Devices                          string
 	Pairings, PairingsUsed           int
 	Inbox, UserEvents, Outbox        int
-	Settings                         int
+	Settings, CIBARequests           int
 }
 
 func (h *hostile) fingerprint() fingerprint {
@@ -245,9 +265,9 @@ func (h *hostile) fingerprint() fingerprint {
 	  (SELECT group_concat(cred_id || ':' || state || ':' || user_id, ',') FROM (SELECT cred_id, state, user_id FROM devices ORDER BY cred_id)),
 	  (SELECT count(*) FROM pairings), (SELECT count(used_at) FROM pairings),
 	  (SELECT count(*) FROM inbox), (SELECT count(*) FROM user_events), (SELECT count(*) FROM outbox),
-	  (SELECT count(*) FROM settings)`).Scan(
+	  (SELECT count(*) FROM settings), (SELECT count(*) FROM ciba_requests)`).Scan(
 		&ws, &f.Applications, &f.Workflows, &f.Secrets, &f.WebhookSecrets, &f.SigningKeys,
-		&vs, &ds, &f.Pairings, &f.PairingsUsed, &f.Inbox, &f.UserEvents, &f.Outbox, &f.Settings)
+		&vs, &ds, &f.Pairings, &f.PairingsUsed, &f.Inbox, &f.UserEvents, &f.Outbox, &f.Settings, &f.CIBARequests)
 	if err != nil {
 		h.t.Fatalf("fingerprint: %v", err)
 	}
@@ -377,6 +397,12 @@ func setupHostile(t *testing.T) *hostile {
 	// The result token makes acme's signing key; the JWKS then only reads.
 	h.must(jsonReq(http.MethodGet, "/v1/verifications/"+h.vA+"/token", "A", nil), http.StatusOK, nil)
 	h.must(hreq{method: http.MethodGet, path: "/w/acme/.well-known/jwks.json"}, http.StatusOK, nil)
+	// An OpenID CIBA request of web-login (poll mode), still pending.
+	var auth struct {
+		AuthReqID string `json:"auth_req_id"`
+	}
+	h.must(cibaReq("/w/acme/ciba/bc-authorize", "A", url.Values{"scope": {"openid"}, "login_hint": {"carol@example.com"}}), http.StatusOK, &auth)
+	h.authReqID = auth.AuthReqID
 	jwk := jose.JSONWebKey{Key: &h.phone.PublicKey}
 	if h.pubJWK, err = jwk.MarshalJSON(); err != nil {
 		t.Fatal(err)
@@ -677,12 +703,12 @@ func hostileCases() []hostileCase {
 	add("Admin/SecretForUnknownApp", 404, fixed(jsonReq(http.MethodPost, "/admin/v1/workspaces/acme/applications/"+url.PathEscape(sqlMeta)+"/secrets", "admin", nil)))
 	add("Admin/SecretCrossWorkspace", 404, fixed(jsonReq(http.MethodPost, "/admin/v1/workspaces/other/applications/web-login/secrets", "admin", nil)))
 	add("Admin/WebhookSecretUnknownApp", 404, fixed(jsonReq(http.MethodPost, "/admin/v1/workspaces/acme/applications/nobody/webhook-secret", "admin", nil)))
-	add("Admin/RotateNegative", 422, put2(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after_s": -1}`))
-	add("Admin/RotateOverflow", 422, put2(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after_s": 36028797018963968}`))
-	add("Admin/RotateHuge", 400, put2(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after_s": 1e30}`))
-	add("Admin/RotateWrongType", 400, put2(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after_s": "1d"}`))
-	add("Admin/RotateUnknownField", 400, put2(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after": 60}`))
-	add("Admin/RotateUnknownWorkspace", 404, put2(http.MethodPost, "/admin/v1/workspaces/nowhere/keys/rotate", `{}`))
+	add("Admin/RotateNegative", 422, adminCall(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after_s": -1}`))
+	add("Admin/RotateOverflow", 422, adminCall(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after_s": 36028797018963968}`))
+	add("Admin/RotateHuge", 400, adminCall(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after_s": 1e30}`))
+	add("Admin/RotateWrongType", 400, adminCall(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after_s": "1d"}`))
+	add("Admin/RotateUnknownField", 400, adminCall(http.MethodPost, "/admin/v1/workspaces/acme/keys/rotate", `{"retire_after": 60}`))
+	add("Admin/RotateUnknownWorkspace", 404, adminCall(http.MethodPost, "/admin/v1/workspaces/nowhere/keys/rotate", `{}`))
 	add("Admin/KeysUnknownWorkspace", 404, fixed(jsonReq(http.MethodGet, "/admin/v1/workspaces/"+url.PathEscape(tmplMeta)+"/keys", "admin", nil)))
 	add("Admin/AuditCrossTenant", 404, func(h *hostile) hreq {
 		return jsonReq(http.MethodGet, "/admin/v1/workspaces/acme/verifications/"+h.vB+"/audit", "admin", nil)
@@ -707,6 +733,67 @@ func hostileCases() []hostileCase {
 	})
 	add("Token/OtherClient", 404, func(h *hostile) hreq { return jsonReq(http.MethodGet, "/v1/verifications/"+h.vA+"/token", "B", nil) })
 	add("Token/MethodPost", 405, func(h *hostile) hreq { return jsonReq(http.MethodPost, "/v1/verifications/"+h.vA+"/token", "A", `{}`) })
+	// ---- OpenID CIBA (/w/{workspace}/ciba/...) ----
+	const bcAuth, tokenURL = "/w/acme/ciba/bc-authorize", "/w/acme/ciba/token"
+	authForm := func(kv ...string) url.Values {
+		f := url.Values{"scope": {"openid"}, "login_hint": {"carol@example.com"}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			f.Set(kv[i], kv[i+1])
+		}
+		return f
+	}
+	grant := func(h *hostile) url.Values {
+		return url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {h.authReqID}}
+	}
+	add("CIBA/AuthNoClient", 401, fixed(cibaReq(bcAuth, "", authForm())))
+	add("CIBA/AuthOtherWorkspaceClient", 401, fixed(cibaReq(bcAuth, "B", authForm())))
+	add("CIBA/AuthSecretInBodyAndHeader", 400, func(h *hostile) hreq {
+		return cibaReq(bcAuth, "A", authForm("client_id", h.clientA[0], "client_secret", h.clientA[1]))
+	})
+	add("CIBA/AuthWrongSecretInBody", 401, func(h *hostile) hreq {
+		return cibaReq(bcAuth, "", authForm("client_id", h.clientA[0], "client_secret", sqlMeta))
+	})
+	add("CIBA/AuthMethodGet", 405, fixed(hreq{method: http.MethodGet, path: bcAuth + "?scope=openid&login_hint=x", auth: "A"}))
+	add("CIBA/AuthJSONBody", 400, fixed(jsonReq(http.MethodPost, bcAuth, "A", `{"scope":"openid","login_hint":"x"}`)))
+	add("CIBA/AuthBodyOverLimit", 400, fixed(cibaReq(bcAuth, "A", authForm("binding_message", big(70<<10)))))
+	add("CIBA/AuthDuplicateParameter", 400, fixed(hreq{method: http.MethodPost, path: bcAuth, auth: "A", ctype: "application/x-www-form-urlencoded",
+		body: []byte("scope=openid&login_hint=a&login_hint=b")}))
+	add("CIBA/AuthBadEscape", 400, fixed(hreq{method: http.MethodPost, path: bcAuth, auth: "A", ctype: "application/x-www-form-urlencoded", body: []byte("scope=openid&login_hint=%zz")}))
+	add("CIBA/AuthNoOpenIDScope", 400, fixed(cibaReq(bcAuth, "A", authForm("scope", "profile "+sqlMeta))))
+	add("CIBA/AuthNoLoginHint", 400, fixed(cibaReq(bcAuth, "A", authForm("login_hint", ""))))
+	add("CIBA/AuthLoginHintNUL", 400, fixed(cibaReq(bcAuth, "A", authForm("login_hint", "carol"+nulMeta))))
+	add("CIBA/AuthLoginHintCRLF", 400, fixed(cibaReq(bcAuth, "A", authForm("login_hint", "carol\r\nX-Injected: 1"))))
+	add("CIBA/AuthLoginHintTooLong", 400, fixed(cibaReq(bcAuth, "A", authForm("login_hint", big(300)))))
+	add("CIBA/AuthBindingMessageTooLong", 400, fixed(cibaReq(bcAuth, "A", authForm("binding_message", big(65)))))
+	add("CIBA/AuthBindingMessageControl", 400, fixed(cibaReq(bcAuth, "A", authForm("binding_message", "pay\u0000"+scriptMeta))))
+	add("CIBA/AuthRequestedExpiryNegative", 400, fixed(cibaReq(bcAuth, "A", authForm("requested_expiry", "-1"))))
+	add("CIBA/AuthRequestedExpiryHuge", 400, fixed(cibaReq(bcAuth, "A", authForm("requested_expiry", "36028797018963969"))))
+	add("CIBA/AuthSignedRequestObject", 400, fixed(cibaReq(bcAuth, "A", authForm("request", "eyJhbGciOiJub25lIn0.e30."))))
+	add("CIBA/AuthLoginHintToken", 400, fixed(cibaReq(bcAuth, "A", authForm("login_hint_token", tmplMeta))))
+	add("CIBA/AuthMobileApplication", 400, fixed(cibaReq(bcAuth, "M", authForm())))
+	add("CIBA/TokenNoGrantType", 400, func(h *hostile) hreq { f := grant(h); f.Del("grant_type"); return cibaReq(tokenURL, "A", f) })
+	add("CIBA/TokenOtherGrantType", 400, func(h *hostile) hreq {
+		f := grant(h)
+		f.Set("grant_type", "password")
+		return cibaReq(tokenURL, "A", f)
+	})
+	add("CIBA/TokenNoAuthReqID", 400, func(h *hostile) hreq { f := grant(h); f.Del("auth_req_id"); return cibaReq(tokenURL, "A", f) })
+	add("CIBA/TokenUnknownAuthReqID", 400, func(h *hostile) hreq { f := grant(h); f.Set("auth_req_id", sqlMeta); return cibaReq(tokenURL, "A", f) })
+	add("CIBA/TokenAuthReqIDTooLong", 400, func(h *hostile) hreq { f := grant(h); f.Set("auth_req_id", big(129)); return cibaReq(tokenURL, "A", f) })
+	add("CIBA/TokenOtherApplication", 400, func(h *hostile) hreq { return cibaReq(tokenURL, "M", grant(h)) })
+	add("CIBA/TokenOtherWorkspace", 400, func(h *hostile) hreq { return cibaReq("/w/other/ciba/token", "B", grant(h)) })
+	add("CIBA/TokenOtherWorkspaceClient", 401, func(h *hostile) hreq { return cibaReq(tokenURL, "B", grant(h)) })
+	add("CIBA/TokenNoClient", 401, func(h *hostile) hreq { return cibaReq(tokenURL, "", grant(h)) })
+	add("CIBA/TokenMethodGet", 405, fixed(hreq{method: http.MethodGet, path: tokenURL, auth: "A"}))
+	add("CIBA/UserinfoNoToken", 401, fixed(hreq{method: http.MethodGet, path: "/w/acme/ciba/userinfo"}))
+	add("CIBA/UserinfoForgedToken", 401, fixed(hreq{method: http.MethodGet, path: "/w/acme/ciba/userinfo", header: map[string]string{"Authorization": "Bearer " + sqlMeta}}))
+	add("CIBA/UserinfoAuthReqIDAsToken", 401, func(h *hostile) hreq {
+		return hreq{method: http.MethodGet, path: "/w/acme/ciba/userinfo", header: map[string]string{"Authorization": "Bearer " + h.authReqID}}
+	})
+	add("CIBA/UserinfoTokenTooLong", 401, fixed(hreq{method: http.MethodGet, path: "/w/acme/ciba/userinfo", header: map[string]string{"Authorization": "Bearer " + big(200)}}))
+	add("CIBA/DiscoveryUnknownWorkspace", 404, fixed(hreq{method: http.MethodGet, path: "/w/" + url.PathEscape(tmplMeta) + "/.well-known/openid-configuration"}))
+	add("CIBA/DiscoveryMethodPost", 405, fixed(jsonReq(http.MethodPost, "/w/acme/.well-known/openid-configuration", "", `{}`)))
+	add("CIBA/UnknownEndpoint", 404, fixed(cibaReq("/w/acme/ciba/%2e%2e%2fauthorize", "A", authForm())))
 	add("Ops/OpenAPIPost", 404, fixed(jsonReq(http.MethodPost, "/openapi.json", "", `{}`)))
 	add("Ops/UnknownRoot", 404, fixed(hreq{method: http.MethodGet, path: "/%2e%2e%2fetc%2fpasswd"}))
 
@@ -1052,8 +1139,8 @@ func hostileCases() []hostileCase {
 	return cs
 }
 
-// put2 is a JSON request with the admin token.
-func put2(method, path, body string) func(*hostile) hreq {
+// adminCall is a JSON request with the admin token.
+func adminCall(method, path, body string) func(*hostile) hreq {
 	return func(*hostile) hreq { return jsonReq(method, path, "admin", body) }
 }
 
