@@ -32,6 +32,7 @@ const (
 	PathAnswer    = "/device/v1/answer"
 	PathInbox     = "/device/v1/inbox"
 	PathAccept    = "/device/v1/accept"
+	PathRevoke    = "/device/v1/revoke"
 )
 
 // maxResponse is the largest response body the client reads.
@@ -279,6 +280,20 @@ func (c *Client) Accept(ctx context.Context, verificationID string) (*deviceprot
 		return nil, err
 	}
 	return &s, nil
+}
+
+// Revoke removes this device from the server: the server revokes the
+// credential, and every later request signed for it is refused
+// (device_revoked), so the caller should delete the key afterwards. The
+// request is signed with a fresh challenge that is bound to no
+// verification (a kept one may be bound to a session's verification).
+func (c *Client) Revoke(ctx context.Context) (*deviceproto.RevokeResponse, error) {
+	c.take()
+	var r deviceproto.RevokeResponse
+	if err := c.signed(ctx, PathRevoke, "", deviceproto.RequestClaims{Action: deviceproto.ActionRevoke}, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
 }
 
 // keep stores the challenge of an answer for the next signed request.

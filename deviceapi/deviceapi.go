@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/tandem-id/tandem"
@@ -21,12 +20,10 @@ import (
 	"github.com/tandem-id/tandem/strictjson"
 )
 
-// Limits of the device API.
+// Limits of the device API. The rate limits are in RateLimits.
 const (
-	maxBody      = 64 << 10
-	MaxWait      = 60 * time.Second
-	perAddrRate  = 20 // requests per second per client address
-	perAddrBurst = 60
+	maxBody = 64 << 10
+	MaxWait = 60 * time.Second
 )
 
 // Server serves the device protocol.
@@ -38,13 +35,18 @@ type Server struct {
 	// (RFC 8292: the uncompressed P-256 point, base64url) that apps
 	// subscribe with; empty when the server does not send Web Push.
 	VAPIDPublicKey string
+	// RateLimits holds the per-address and per-device limits (Limits.DeviceAddr,
+	// Limits.Device), the exempt networks and the refusal counter; nil
+	// is the default limits.
+	RateLimits *ratelimit.Guard
 
-	byAddr *ratelimit.Keyed
+	byAddr   *ratelimit.Limit
+	byDevice *ratelimit.Limit
 }
 
 // Handler returns the handler of /device/v1/... and /d/{token}.
 func (s *Server) Handler() http.Handler {
-	s.byAddr = ratelimit.New(perAddrRate, perAddrBurst)
+	s.initLimits()
 	mux := http.NewServeMux()
 	mux.Handle("POST /device/v1/pair", s.handle(s.pair))
 	mux.Handle("POST /device/v1/challenge", s.handle(s.challenge))
@@ -53,12 +55,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /device/v1/inbox", s.handle(s.inbox))
 	mux.Handle("POST /device/v1/accept", s.handle(s.accept))
 	mux.Handle("POST /device/v1/push", s.handle(s.push))
+	mux.Handle("POST /device/v1/revoke", s.handle(s.revoke))
 	mux.Handle("GET /device/v1/push/vapid-public-key", s.handle(s.vapidPublicKey))
 	mux.HandleFunc("GET /d/{token}", s.landing)
 	mux.Handle("/device/", s.handle(func(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, tandem.Refusef(tandem.ENOTFOUND, "not_found", "No such device endpoint: %s %s.", r.Method, r.URL.Path)
 	}))
-	return mux
+	return s.limit(mux)
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
@@ -68,11 +71,6 @@ func (s *Server) handle(h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
-		if after, ok := s.byAddr.Allow(ratelimit.AddrKey(ratelimit.ClientAddr(r)), s.Now()); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(after/time.Second)+1))
-			s.writeProblem(w, r, tandem.Refusef(tandem.ERATELIMIT, "rate_limited", "Too many requests; wait a moment and try again."))
-			return
-		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		out, err := h(w, r)
 		if err != nil {
@@ -207,24 +205,64 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) (any, error) {
 	return s.Engine.Inbox(r.Context(), jws, ratelimit.ClientAddr(r), wait)
 }
 
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (any, error) {
+	jws, err := envelope(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Engine.Revoke(r.Context(), jws, ratelimit.ClientAddr(r))
+}
+
 var landingPage = template.Must(template.New("d").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Continue with the Tandem authenticator</title></head>
 <body><main>
 <h1>Continue with the Tandem authenticator</h1>
-<p>This code continues an identity verification on your phone. Open it with the Tandem authenticator: scan the code on the web page with the app, or run</p>
-<pre>tandem device pair {{.}}</pre>
+{{if .App}}<p>This code continues an identity verification on your phone. <a href="{{.App}}">Open the Tandem authenticator</a> to continue.</p>
+<p>With the command-line authenticator, run</p>
+<pre>tandem device pair {{.Link}}</pre>
 <p>Do not share this link: it is for the person in front of the web page, and it works once.</p>
+{{else}}<p>This link is not a valid pairing link. Scan the code that the web page shows now.</p>{{end}}
 </main></body></html>`))
 
 // landing is what a phone's camera app opens when it follows the QR link
-// instead of the authenticator scanning it. The mobile web app takes this
-// route over when it is installed.
+// instead of the authenticator scanning it. It sends the browser on to the
+// mobile web app with a 303 to ../app/#pair={token} (relative, so it also
+// works under a public URL with a path): the token travels in the
+// fragment, which browsers never send to a server, so it is not in the
+// app's request, its logs or a Referer. Viewing the landing does not use
+// the token up; only POST /device/v1/pair does. The body, for clients that
+// do not follow redirects, links to the app and shows the command of the
+// command-line authenticator. A token with characters no pairing token has
+// gets a page that says so, without a redirect.
 func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	landingPage.Execute(w, s.Engine.PublicURL+r.URL.Path)
+	token := r.PathValue("token")
+	var data struct{ App, Link string }
+	if pairingTokenShape(token) {
+		data.App = "../app/#pair=" + token
+		data.Link = s.Engine.PublicURL + "/d/" + token
+		w.Header().Set("Location", data.App)
+		w.WriteHeader(http.StatusSeeOther)
+	}
+	landingPage.Execute(w, data)
+}
+
+// pairingTokenShape tells whether t could be a pairing token: 1 to 512
+// base64url characters, which need no escaping in a URL's fragment.
+func pairingTokenShape(t string) bool {
+	if t == "" || len(t) > 512 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -74,6 +74,7 @@ type Server struct {
 	message    string
 	retry      string
 	inbox      map[string]bool // cred id → a prompt waits
+	revoked    map[string]bool // cred ids revoked by POST /device/v1/revoke
 	requests   []Request
 	answers    []map[string]json.RawMessage
 }
@@ -96,6 +97,7 @@ func New(t testing.TB, steps ...Step) *Server {
 		devices:        map[string][]byte{},
 		challenges:     map[string]*challenge{},
 		inbox:          map[string]bool{},
+		revoked:        map[string]bool{},
 		status:         "in_progress",
 	}
 	mux := http.NewServeMux()
@@ -105,6 +107,7 @@ func New(t testing.TB, steps ...Step) *Server {
 	mux.HandleFunc("POST /device/v1/answer", s.handle(s.answer))
 	mux.HandleFunc("POST /device/v1/inbox", s.handle(s.signed(deviceproto.ActionInbox, s.inboxRead)))
 	mux.HandleFunc("POST /device/v1/accept", s.handle(s.signed(deviceproto.ActionAccept, s.accept)))
+	mux.HandleFunc("POST /device/v1/revoke", s.handle(s.signed(deviceproto.ActionRevoke, s.revoke)))
 	s.srv = httptest.NewServer(mux)
 	s.URL = s.srv.URL
 	t.Cleanup(s.srv.Close)
@@ -292,7 +295,7 @@ func (s *Server) challenge(r *http.Request, body []byte, req *Request) (any, err
 	req.CredID = c.CredID
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.devices[c.CredID]; !ok {
+	if _, ok := s.devices[c.CredID]; !ok || s.revoked[c.CredID] {
 		return nil, refuse(tandem.EUNAUTHORIZED, "unknown_credential", "This device is not known here.")
 	}
 	v, exp := s.newChallengeLocked(c.CredID, "")
@@ -331,9 +334,13 @@ func (s *Server) authenticate(body []byte, req *Request, actions ...string) (*de
 	}
 	s.mu.Lock()
 	pub, ok := s.devices[kid]
+	revoked := s.revoked[kid]
 	s.mu.Unlock()
 	if !ok {
 		return nil, refuse(tandem.EUNAUTHORIZED, "unknown_credential", "This device is not known here.")
+	}
+	if revoked {
+		return nil, refuse(tandem.EFORBIDDEN, "device_revoked", "This device was removed.")
 	}
 	c, err := deviceproto.VerifyRequest(jws, pub)
 	if err != nil {
@@ -365,6 +372,12 @@ func (s *Server) authenticate(body []byte, req *Request, actions ...string) (*de
 		return nil, refuse(tandem.EUNAUTHORIZED, "wrong_verification", "The challenge was issued for another verification.")
 	}
 	return c, nil
+}
+
+// revoke revokes the signing device: its later requests are refused.
+func (s *Server) revoke(c *deviceproto.RequestClaims, r *http.Request) (any, error) {
+	s.revoked[c.CredID] = true
+	return &deviceproto.RevokeResponse{CredID: c.CredID, State: "revoked", RevokedAt: s.now().Unix()}, nil
 }
 
 // sessionLocked builds the session of the paired device.
