@@ -25,6 +25,7 @@ Usage:
   tandem apply   -f FILE [flags]  apply a declarative workspace document
   tandem device  SUBCOMMAND       the command-line authenticator (pair, inbox, list, forget)
   tandem keys    rotate [flags]   rotate a workspace's result signing key
+  tandem bench   -url URL [flags] load-test a running server through complete flows
   tandem version                  print the version
 
 Run "tandem COMMAND -h" for the flags of a command. Every flag can also be
@@ -52,6 +53,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return runDevice(ctx, rest, stdout, stderr, getenv)
 	case "keys":
 		return runKeys(ctx, rest, stdout, stderr, getenv)
+	case "bench":
+		return runBench(ctx, rest, stdout, stderr, getenv)
 	case "version", "-version", "--version":
 		fmt.Fprintln(stdout, "tandem", version())
 		return nil
