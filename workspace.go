@@ -59,6 +59,17 @@ type Application struct {
 	// CIBA is the application's OpenID CIBA registration; nil is poll
 	// mode.
 	CIBA *CIBASettings `json:"ciba,omitempty"`
+	// RateLimit, when set, replaces the server's default limit on the
+	// application's calls (the integrator API and CIBA together).
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+}
+
+// RateLimit is an application's own limit on its calls: a token bucket
+// that holds Burst requests and refills at RequestsPerSecond. A saved
+// document always has Burst set (it defaults to three seconds' worth).
+type RateLimit struct {
+	RequestsPerSecond float64 `json:"requests_per_second"`
+	Burst             int     `json:"burst,omitempty"`
 }
 
 // Mobile is an application's mobile configuration.

@@ -37,6 +37,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -44,6 +45,7 @@ import (
 	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/httpapi"
 	"github.com/tandem-id/tandem/keys"
+	"github.com/tandem-id/tandem/ratelimit"
 	"github.com/tandem-id/tandem/webhook"
 )
 
@@ -91,6 +93,17 @@ type Server struct {
 	Logger *slog.Logger
 	// Now is the clock; nil is time.Now.
 	Now func() time.Time
+	// RateLimits holds the per-address limit of discovery and userinfo
+	// (Limits.API), the exempt networks and the refusal counter; nil is
+	// the default limits.
+	RateLimits *ratelimit.Guard
+	// Clients authenticates and limits the clients (per application, per
+	// user, the lockout after wrong credentials); share the integrator
+	// API's so that both count against one budget. Nil: Handler makes one
+	// from RateLimits.
+	Clients *httpapi.Clients
+
+	byAddr *ratelimit.Limit
 }
 
 func (s *Server) now() time.Time {
@@ -115,11 +128,12 @@ func (s *Server) issuer(workspace string) string {
 // Handler returns the handler of /w/{workspace}/ciba/ and of
 // /w/{workspace}/.well-known/openid-configuration.
 func (s *Server) Handler() http.Handler {
+	s.initLimits()
 	mux := http.NewServeMux()
-	mux.HandleFunc("/w/{workspace}/.well-known/openid-configuration", s.discovery)
+	mux.Handle("/w/{workspace}/.well-known/openid-configuration", s.limitAddr(s.discovery))
 	mux.HandleFunc("/w/{workspace}/ciba/bc-authorize", s.authorize)
 	mux.HandleFunc("/w/{workspace}/ciba/token", s.token)
-	mux.HandleFunc("/w/{workspace}/ciba/userinfo", s.userinfo)
+	mux.Handle("/w/{workspace}/ciba/userinfo", s.limitAddr(s.userinfo))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &oauthError{status: http.StatusNotFound, code: "not_found", desc: "No such endpoint: " + r.URL.Path})
 	})
@@ -187,6 +201,8 @@ type oauthError struct {
 	desc   string
 	// challenge is the WWW-Authenticate of a 401.
 	challenge string
+	// retryAfter is the Retry-After of a 429, in seconds.
+	retryAfter int
 }
 
 func badRequest(code, format string, args ...any) *oauthError {
@@ -200,6 +216,9 @@ func invalidClient(desc string) *oauthError {
 func writeError(w http.ResponseWriter, e *oauthError) {
 	if e.challenge != "" {
 		w.Header().Set("WWW-Authenticate", e.challenge)
+	}
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
 	writeJSON(w, e.status, map[string]string{"error": e.code, "error_description": e.desc})
 }
@@ -278,8 +297,10 @@ func (s *Server) client(r *http.Request, form url.Values, workspace string) (*ta
 	default:
 		return nil, invalidClient("Client authentication is required: send the client id and secret with HTTP Basic (client_secret_basic) or as client_id and client_secret in the body (client_secret_post).")
 	}
-	now := s.now()
-	ref, err := httpapi.CheckClient(r.Context(), s.Store, s.Store, s.log(), id, secret, remoteHost(r), now)
+	ref, err := s.Clients.Authenticate(r.Context(), httpapi.SurfaceCIBA, id, secret, ratelimit.ClientAddr(r))
+	if refusal, ok := ratelimit.AsRefusal(err); ok {
+		return nil, slowDown(refusal)
+	}
 	switch tandem.ErrorCode(err) {
 	case "":
 	case tandem.EUNAUTHORIZED:
@@ -389,6 +410,9 @@ func (s *Server) startAuth(w http.ResponseWriter, r *http.Request, ref *tandem.A
 		}
 	}
 
+	if refusal := s.Clients.StartVerification(httpapi.SurfaceCIBA, ref, hint); refusal != nil {
+		return slowDown(refusal)
+	}
 	created, err := s.Engine.Create(ctx, ref, engine.CreateRequest{
 		UserID: hint, BindingMessage: form.Get("binding_message"), MaxExpiry: maxExpiry,
 	}, remoteHost(r))

@@ -19,6 +19,7 @@ import (
 	"github.com/tandem-id/tandem"
 	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/keys"
+	"github.com/tandem-id/tandem/ratelimit"
 	"github.com/tandem-id/tandem/spec"
 	"github.com/tandem-id/tandem/strictjson"
 	"github.com/tandem-id/tandem/webhook"
@@ -50,8 +51,17 @@ type Server struct {
 	// working.
 	SecretGrace time.Duration
 	Version     string
+	// RateLimits holds the limits per address (Limits.API on the admin API
+	// and the public documents), the lockout after wrong admin tokens,
+	// the exempt networks and the refusal counter; nil is the default
+	// limits.
+	RateLimits *ratelimit.Guard
+	// Clients authenticates and limits applications on /v1; share it with
+	// the CIBA server. Nil: Handler makes one from RateLimits.
+	Clients *Clients
 
-	api huma.API
+	api    huma.API
+	limits adminLimits
 }
 
 // maxBody caps request bodies of the JSON APIs.
@@ -72,6 +82,7 @@ func (s *Server) Handler() http.Handler {
 		"client": {Type: "http", Scheme: "basic", Description: "An application's client id and client secret."},
 	}
 	s.api = humago.New(mux, cfg)
+	s.initLimits()
 	s.registerAdmin()
 	if s.Engine != nil {
 		s.registerIntegrator()
@@ -93,7 +104,24 @@ func (s *Server) OpenAPI() *huma.OpenAPI { return s.api.OpenAPI() }
 
 func (s *Server) withAuth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		addr := ratelimit.ClientAddr(r)
+		if !strings.HasPrefix(r.URL.Path, "/v1/") {
+			// The admin API and the public documents (OpenAPI, JWKS): per
+			// address. The integrator API is limited per application.
+			surface := SurfaceIntegrator
+			if strings.HasPrefix(r.URL.Path, "/admin/") {
+				surface = SurfaceAdmin
+			}
+			if ref := s.limits.byAddr.AllowAddr(surface, addr); ref != nil {
+				writeRefusal(w, ref)
+				return
+			}
+		}
 		if strings.HasPrefix(r.URL.Path, "/admin/") {
+			if ref := s.limits.lockout.Check(SurfaceAdmin, addr); ref != nil {
+				writeRefusal(w, ref)
+				return
+			}
 			tok, ok := bearer(r)
 			switch {
 			case !ok:
@@ -101,12 +129,13 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 				return
 			case !s.AdminAuth(tok):
 				s.Logger.Warn("admin token refused", "addr", r.RemoteAddr, "path", r.URL.Path)
+				s.adminRefused(r, addr)
 				writeProblem(w, http.StatusUnauthorized, "The admin token is not valid.")
 				return
 			}
 		}
 		if strings.HasPrefix(r.URL.Path, "/v1/") {
-			ref, ok := s.authClient(w, r)
+			ref, ok := s.authClient(w, r, addr)
 			if !ok {
 				return
 			}
@@ -119,15 +148,19 @@ func (s *Server) withAuth(next http.Handler) http.Handler {
 }
 
 // authClient authenticates an application by HTTP Basic client id and
-// secret. It writes the 401 itself and audits a wrong secret for a known
-// client id.
-func (s *Server) authClient(w http.ResponseWriter, r *http.Request) (*tandem.AppRef, bool) {
+// secret, under the limits of s.Clients. It writes the 401 or 429 itself;
+// a wrong secret for a known client id is audited.
+func (s *Server) authClient(w http.ResponseWriter, r *http.Request, addr string) (*tandem.AppRef, bool) {
 	id, secret, ok := r.BasicAuth()
 	if !ok || id == "" || secret == "" {
 		writeBasicProblem(w, "Missing application credentials: send the client id and secret with HTTP Basic authentication.")
 		return nil, false
 	}
-	ref, err := CheckClient(r.Context(), s.Workspaces, s.Verifications, s.Logger, id, secret, remoteHost(r), s.Now())
+	ref, err := s.Clients.Authenticate(r.Context(), SurfaceIntegrator, id, secret, addr)
+	if refusal, ok := ratelimit.AsRefusal(err); ok {
+		writeRefusal(w, refusal)
+		return nil, false
+	}
 	switch code := tandem.ErrorCode(err); code {
 	case "":
 		return ref, true

@@ -105,7 +105,7 @@ func (s *Server) registerIntegrator() {
 	huma.Register(api, huma.Operation{
 		OperationID: "create-verification", Method: http.MethodPost, Path: "/v1/verifications",
 		Summary:     "Start a verification",
-		Description: "Starts a run of the application's workflow for one user and returns the link to send the person to. When the application's gatepass rule is false the request is refused with 403 and only an audit entry is stored.",
+		Description: "Starts a run of the application's workflow for one user and returns the link to send the person to. When the application's gatepass rule is false the request is refused with 403 and only an audit entry is stored. Too many verifications for one user_id (per application) are refused with 429 and Retry-After.",
 		Tags:        tags, Security: sec, DefaultStatus: http.StatusCreated, SkipValidateBody: true, MaxBodyBytes: maxBody,
 	}, func(ctx context.Context, in *rawCreate) (*body[CreateVerificationOut], error) {
 		var req CreateVerificationIn
@@ -120,6 +120,9 @@ func (s *Server) registerIntegrator() {
 			if err := json.Unmarshal(req.Metadata, &creq.Metadata); err != nil || creq.Metadata == nil {
 				return nil, huma.Error400BadRequest("The request body is not valid: body.metadata must be a JSON object.", &huma.ErrorDetail{Location: "body.metadata", Message: "must be a JSON object"})
 			}
+		}
+		if ref := s.Clients.StartVerification(SurfaceIntegrator, appFrom(ctx), req.UserID); ref != nil {
+			return nil, refusalError(ref)
 		}
 		created, err := s.Engine.Create(ctx, appFrom(ctx), creq, clientAddr(ctx))
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -32,6 +33,10 @@ const (
 	MaxPushBody          = 240
 	MinLocationRetention = 60
 	MaxLocationRetention = 365 * 24 * 3600
+	// MaxRequestsPerSecond and MaxBurst bound an application's
+	// rate_limit.
+	MaxRequestsPerSecond = 1_000_000
+	MaxBurst             = 1_000_000
 	maxApplications      = 200
 	maxWorkflows         = 200
 	webToDeviceType      = "web_to_device"
@@ -172,6 +177,9 @@ func (v *Validator) Validate(doc tandem.WorkspaceDoc) (tandem.WorkspaceDoc, erro
 				add(p+".ciba", "ciba applies only to applications with verification_way %q: CIBA requests start verifications, which a mobile application cannot do", tandem.WayWeb)
 			}
 			napp.CIBA = &cb
+		}
+		if app.RateLimit != nil {
+			napp.RateLimit = checkRateLimit(add, p+".rate_limit", *app.RateLimit)
 		}
 		if app.Mobile != nil {
 			m := *app.Mobile
@@ -377,6 +385,24 @@ func (v *Validator) Validate(doc tandem.WorkspaceDoc) (tandem.WorkspaceDoc, erro
 
 func hasModule(wf tandem.Workflow, typ string) bool {
 	return slices.ContainsFunc(wf.Modules, func(m tandem.ModuleInstance) bool { return m.Type == typ })
+}
+
+// checkRateLimit checks an application's rate_limit and returns it with
+// its burst defaulted to three seconds' worth of requests.
+func checkRateLimit(add func(path, format string, args ...any), path string, rl tandem.RateLimit) *tandem.RateLimit {
+	switch rps := rl.RequestsPerSecond; {
+	case rps == 0:
+		add(path+".requests_per_second", "requests_per_second is required: the sustained number of requests per second the application may make (fractions allowed, e.g. 0.5)")
+	case rps < 0 || rps > MaxRequestsPerSecond || math.IsNaN(rps):
+		add(path+".requests_per_second", "requests_per_second must be more than 0 and at most %d, not %v", MaxRequestsPerSecond, rps)
+	}
+	switch {
+	case rl.Burst == 0 && rl.RequestsPerSecond > 0:
+		rl.Burst = int(min(math.Ceil(3*rl.RequestsPerSecond), MaxBurst))
+	case rl.Burst < 0 || rl.Burst > MaxBurst:
+		add(path+".burst", "burst must be from 1 to %d requests, not %d", MaxBurst, rl.Burst)
+	}
+	return &rl
 }
 
 func checkName(add func(path, format string, args ...any), path, name, what string) {

@@ -42,7 +42,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Content-Type", "text/event-stream")
 		return nil
 	}
-	release, err := s.streams.acquire(addrKey(addr))
+	release, err := s.streams.acquire(addr)
 	if err != nil {
 		return err
 	}

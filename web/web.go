@@ -38,7 +38,6 @@ import (
 	"github.com/tandem-id/tandem/engine"
 	"github.com/tandem-id/tandem/events"
 	"github.com/tandem-id/tandem/ratelimit"
-	"golang.org/x/time/rate"
 )
 
 //go:embed templates
@@ -61,17 +60,6 @@ const (
 	cookieMaxAge = 24 * 60 * 60
 	// sseRetry is the reconnection delay sent before a stream is closed.
 	sseRetry = 3 * time.Second
-	// maxStreamsPerAddr bounds the open event streams of one client
-	// address (several tabs, several people behind one NAT).
-	maxStreamsPerAddr = 32
-)
-
-// Rate limits. Requests for static files are not limited.
-var (
-	addrRate     = rate.Limit(10) // every request, per client address
-	addrBurst    = 30
-	browserRate  = rate.Limit(5) // form posts, per browser cookie
-	browserBurst = 15
 )
 
 // Server serves the verification pages. Engine and Events must be set; the
@@ -92,6 +80,10 @@ type Server struct {
 	// server closes it and the browser reconnects (DefaultSSEMaxLifetime
 	// when 0).
 	SSEMaxLifetime time.Duration
+	// RateLimits holds the limits per client address, per browser and on
+	// open event streams (see limit.go), the exempt networks and the
+	// refusal counter; nil is the default limits.
+	RateLimits *ratelimit.Guard
 
 	once      sync.Once
 	closeOnce sync.Once
@@ -99,8 +91,8 @@ type Server struct {
 	handler   http.Handler
 	pages     map[string]*template.Template
 	assets    map[string]asset
-	byAddr    *ratelimit.Keyed
-	byBrowser *ratelimit.Keyed
+	byAddr    *ratelimit.Limit
+	byBrowser *ratelimit.Limit
 	streams   *streamCounter
 }
 
@@ -143,9 +135,7 @@ func (s *Server) init() {
 		s.Now = time.Now
 	}
 	s.closing = make(chan struct{})
-	s.byAddr = ratelimit.New(addrRate, addrBurst)
-	s.byBrowser = ratelimit.New(browserRate, browserBurst)
-	s.streams = &streamCounter{max: maxStreamsPerAddr, n: map[string]int{}}
+	s.initLimits()
 	s.assets = loadAssets()
 	s.pages = s.parsePages()
 
@@ -315,11 +305,17 @@ func errorPage(err error) (int, *pageData) {
 // rateLimitError is an ERATELIMIT error that says when to retry.
 type rateLimitError struct {
 	after time.Duration
+	// msg says what was limited and when to retry; empty is a generic
+	// text.
+	msg string
 }
 
 func (e *rateLimitError) Error() string { return "rate limited; retry after " + e.after.String() }
 
 func (e *rateLimitError) Unwrap() error {
+	if e.msg != "" {
+		return tandem.Errorf(tandem.ERATELIMIT, "%s", e.msg)
+	}
 	return tandem.Errorf(tandem.ERATELIMIT, "Too many requests.")
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/tandem-id/tandem/module/all"
 	"github.com/tandem-id/tandem/push"
 	"github.com/tandem-id/tandem/push/webpush"
+	"github.com/tandem-id/tandem/ratelimit"
 	"github.com/tandem-id/tandem/rules"
 	"github.com/tandem-id/tandem/spec"
 	"github.com/tandem-id/tandem/strictjson"
@@ -61,6 +62,11 @@ type serveConfig struct {
 
 	// vapidSubject is the contact sent to Web Push services (RFC 8292).
 	vapidSubject string
+
+	// limits and rateLimitExempt are the rate limits of every surface
+	// (docs/configuration.md, "Rate limits").
+	limits          ratelimit.Limits
+	rateLimitExempt ratelimit.Prefixes
 }
 
 func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
@@ -89,7 +95,28 @@ func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&c.allowInsecureWebhooks, "allow-insecure-webhooks", false, "deliver webhooks to http URLs and to any address, loopback and private ones included (local development only)")
 	fs.StringVar(&c.webhookAllowHosts, "webhook-allow-hosts", "", "`hosts` (comma-separated) that webhooks may reach whatever their addresses, e.g. a receiver on the private network")
 	fs.StringVar(&c.vapidSubject, "vapid-subject", "mailto:admin@localhost", "contact `URI` (mailto: or https:) that Web Push services may use to reach the operator (VAPID subject)")
+	rateLimitFlags(fs, c)
 	return fs, c
+}
+
+// rateLimitFlags defines the flags of the rate limits. A rate is written
+// COUNT/UNIT:BURST (20/s:60) or off.
+func rateLimitFlags(fs *flag.FlagSet, c *serveConfig) {
+	c.limits = ratelimit.DefaultLimits()
+	rate := func(r *ratelimit.Rate, name, what string) {
+		fs.Var(ratelimit.RateFlag{R: r}, name, what+" (`COUNT/UNIT:BURST`, UNIT s, m or h, or off)")
+	}
+	fs.Var(&c.rateLimitExempt, "rate-limit-exempt", "`CIDRS` (comma-separated) whose requests skip the per-address limits and lockouts, e.g. 127.0.0.0/8 for load tests or a trusted reverse proxy")
+	rate(&c.limits.API, "rate-limit-api", "requests per client address to the admin API, the OpenAPI document, the JWKS and CIBA discovery and userinfo")
+	rate(&c.limits.Application, "rate-limit-app", "requests per application to the integrator API and the CIBA endpoints, for applications without their own rate_limit")
+	rate(&c.limits.User, "rate-limit-user", "verifications started per application and user_id")
+	rate(&c.limits.DeviceAddr, "rate-limit-device-addr", "requests per client address to the device API")
+	rate(&c.limits.Device, "rate-limit-device", "requests per device (credential id) to the device API")
+	rate(&c.limits.WebAddr, "rate-limit-web-addr", "requests per client address to the verification pages")
+	rate(&c.limits.WebBrowser, "rate-limit-web-browser", "form posts and new pairing codes per browser")
+	fs.IntVar(&c.limits.WebStreams, "rate-limit-web-streams", c.limits.WebStreams, "open event streams per client address (0: no bound)")
+	fs.IntVar(&c.limits.LockoutFailures, "auth-lockout-failures", c.limits.LockoutFailures, "wrong admin tokens or client credentials from one address that lock it out of that API (0: no lockout)")
+	fs.DurationVar(&c.limits.LockoutPeriod, "auth-lockout-period", c.limits.LockoutPeriod, "the window in which -auth-lockout-failures are counted, and how long a lockout lasts")
 }
 
 // adminTokenSetting is the settings key of the generated admin token's hash.
@@ -114,6 +141,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if cfg.secretGrace < 0 {
 		return &usageError{msg: "-secret-grace must not be negative"}
+	}
+	if cfg.limits.WebStreams < 0 || cfg.limits.LockoutFailures < 0 || cfg.limits.LockoutPeriod < 0 {
+		return &usageError{msg: "-rate-limit-web-streams, -auth-lockout-failures and -auth-lockout-period must not be negative"}
 	}
 	if err := checkSecretKey(cfg.secretKey, demo); err != nil {
 		return err
@@ -191,19 +221,30 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	rateLimited := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tandem_rate_limited_total", Help: "Requests refused by a rate limit or lockout, by surface and limit.",
+	}, []string{"surface", "limit"})
+	reg.MustRegister(rateLimited)
+	guard := &ratelimit.Guard{
+		Exempt: cfg.rateLimitExempt, Now: now, Limits: &cfg.limits,
+		Refused: func(surface, limit string) { rateLimited.WithLabelValues(surface, limit).Inc() },
+	}
+	clients := httpapi.NewClients(db, db, logger, guard)
 	api := &httpapi.Server{
 		Workspaces: db, Validator: validator, AdminAuth: adminAuth, Logger: logger,
 		Now: now, SecretGrace: cfg.secretGrace, Version: version(),
 		Engine: eng, Verifications: db, Devices: db,
-		Keys: &keys.Manager{Store: db, Secret: secret, Now: now},
+		Keys:       &keys.Manager{Store: db, Secret: secret, Now: now},
+		RateLimits: guard, Clients: clients,
 	}
 	api.Webhooks, api.WebhookBox = db, webhookBox
 	webSrv := &web.Server{
 		Engine: eng, Events: hub, Logger: logger, Now: now,
 		SecureCookies: strings.HasPrefix(publicURL, "https://"),
+		RateLimits:    guard,
 	}
-	devSrv := &deviceapi.Server{Engine: eng, Logger: logger, Now: now, VAPIDPublicKey: vapidPublicKey}
-	cibaSrv := &ciba.Server{Store: db, Engine: eng, Keys: api.Keys, Box: webhookBox, Logger: logger, Now: now}
+	devSrv := &deviceapi.Server{Engine: eng, Logger: logger, Now: now, VAPIDPublicKey: vapidPublicKey, RateLimits: guard}
+	cibaSrv := &ciba.Server{Store: db, Engine: eng, Keys: api.Keys, Box: webhookBox, Logger: logger, Now: now, RateLimits: guard, Clients: clients}
 	eng.OnEnd = cibaSrv.OnEnd
 	handler := newRootHandler(rootDeps{api: api.Handler(), web: webSrv.Handler(), device: devSrv.Handler(), ciba: cibaSrv.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
 
