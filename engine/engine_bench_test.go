@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -209,11 +210,13 @@ func (fb *flowBench) flow(ctx context.Context) error {
 func BenchmarkFlow(b *testing.B) {
 	fb := newFlowBench(b)
 	ctx := context.Background()
+	cpu := startCPU(b)
 	for b.Loop() {
 		if err := fb.flow(ctx); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.report()
 }
 
 // BenchmarkFlowParallel runs flows from GOMAXPROCS goroutines at once:
@@ -222,6 +225,7 @@ func BenchmarkFlow(b *testing.B) {
 func BenchmarkFlowParallel(b *testing.B) {
 	fb := newFlowBench(b)
 	ctx := context.Background()
+	cpu := startCPU(b)
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := fb.flow(ctx); err != nil {
@@ -230,4 +234,34 @@ func BenchmarkFlowParallel(b *testing.B) {
 			}
 		}
 	})
+	cpu.report()
+}
+
+// cpuMeter measures the CPU time (user + system, all threads, the garbage
+// collector included) the process spends per op. On a shared machine it
+// varies far less than the wall time per op, which waits for other
+// processes' CPU.
+type cpuMeter struct {
+	b     *testing.B
+	start time.Duration
+}
+
+func startCPU(b *testing.B) cpuMeter {
+	b.ResetTimer()
+	return cpuMeter{b: b, start: processCPU(b)}
+}
+
+// report adds the metric cpu-ns/op.
+func (m cpuMeter) report() {
+	if m.b.N > 0 {
+		m.b.ReportMetric(float64(processCPU(m.b)-m.start)/float64(m.b.N), "cpu-ns/op")
+	}
+}
+
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

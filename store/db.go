@@ -22,7 +22,6 @@ import (
 
 	"github.com/pressly/goose/v3"
 	"github.com/tandem-id/tandem"
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 )
 
 // migrationFiles holds the schema migrations of every dialect, each in its
@@ -125,7 +124,7 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	}
 
 	var err error
-	if db.writer, err = sql.Open("sqlite", writerDSN); err != nil {
+	if db.writer, err = openCached(writerDSN); err != nil {
 		return fmt.Errorf("open sqlite database %s: %w", path, err)
 	}
 	db.writer.SetMaxOpenConns(1)
@@ -142,7 +141,7 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	if memory {
 		db.reader = db.writer
 	} else {
-		if db.reader, err = sql.Open("sqlite", readerDSN); err != nil {
+		if db.reader, err = openCached(readerDSN); err != nil {
 			return fmt.Errorf("open sqlite database %s: %w", path, err)
 		}
 		db.reader.SetMaxOpenConns(readerConns)
@@ -155,6 +154,16 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 		return err
 	}
 	return nil
+}
+
+// openCached returns a handle of the SQLite database dsn whose connections
+// keep their prepared statements (see stmtcache.go).
+func openCached(dsn string) (*sql.DB, error) {
+	c, err := newStmtCacheConnector(dsn, stmtCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	return sql.OpenDB(c), nil
 }
 
 // newProvider returns a goose provider for the migrations of one dialect.
