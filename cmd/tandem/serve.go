@@ -31,6 +31,7 @@ import (
 	"github.com/tandem-id/tandem/keys"
 	"github.com/tandem-id/tandem/module/all"
 	"github.com/tandem-id/tandem/push"
+	"github.com/tandem-id/tandem/push/fcm"
 	"github.com/tandem-id/tandem/push/webpush"
 	"github.com/tandem-id/tandem/ratelimit"
 	"github.com/tandem-id/tandem/rules"
@@ -62,6 +63,11 @@ type serveConfig struct {
 
 	// vapidSubject is the contact sent to Web Push services (RFC 8292).
 	vapidSubject string
+
+	// fcmCredentials is the service-account JSON key file of FCM pushes
+	// ("" is FCM off); fcmEndpoint is FCM's base URL.
+	fcmCredentials string
+	fcmEndpoint    string
 
 	// limits and rateLimitExempt are the rate limits of every surface
 	// (docs/configuration.md, "Rate limits").
@@ -95,6 +101,8 @@ func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&c.allowInsecureWebhooks, "allow-insecure-webhooks", false, "deliver webhooks to http URLs and to any address, loopback and private ones included (local development only)")
 	fs.StringVar(&c.webhookAllowHosts, "webhook-allow-hosts", "", "`hosts` (comma-separated) that webhooks may reach whatever their addresses, e.g. a receiver on the private network")
 	fs.StringVar(&c.vapidSubject, "vapid-subject", "mailto:admin@localhost", "contact `URI` (mailto: or https:) that Web Push services may use to reach the operator (VAPID subject)")
+	fs.StringVar(&c.fcmCredentials, "fcm-credentials", "", "Google service-account JSON key `file` for sending pushes to native apps through Firebase Cloud Messaging; when unset, FCM devices are not pushed to")
+	fs.StringVar(&c.fcmEndpoint, "fcm-endpoint", fcm.DefaultEndpoint, "base `URL` of the FCM HTTP v1 API (https, or http to a loopback address)")
 	rateLimitFlags(fs, c)
 	return fs, c
 }
@@ -155,6 +163,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err := webpush.CheckSubject(cfg.vapidSubject); err != nil {
 		return &usageError{msg: "-vapid-subject: " + err.Error()}
 	}
+	fcmPush, err := fcmProvider(cfg.fcmCredentials, cfg.fcmEndpoint, time.Now, logger)
+	if err != nil {
+		return err
+	}
 
 	db, err := openDB(ctx, cfg.db, logger)
 	if err != nil {
@@ -200,7 +212,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 
-	pusher, vapidPublicKey, err := setupPush(ctx, db, secret, cfg.vapidSubject, now, logger)
+	pusher, vapidPublicKey, err := setupPush(ctx, db, secret, cfg.vapidSubject, fcmPush, now, logger)
 	if err != nil {
 		return err
 	}
@@ -307,13 +319,18 @@ const pushTimeout = 10 * time.Second
 // webhooks: https only, to public addresses only, no redirects. A stored
 // VAPID key that the secret key does not open turns Web Push off (the log
 // says why) rather than replacing the key, which would break every
-// subscription.
-func setupPush(ctx context.Context, db tandem.WorkspaceStore, secret []byte, subject string, now func() time.Time, logger *slog.Logger) (engine.Pusher, string, error) {
+// subscription. Devices with an FCM token get FCM when fcmPush is not nil
+// (-fcm-credentials), the log provider otherwise.
+func setupPush(ctx context.Context, db tandem.WorkspaceStore, secret []byte, subject string, fcmPush *fcm.Provider, now func() time.Time, logger *slog.Logger) (engine.Pusher, string, error) {
 	logPush := push.Log{Logger: logger}
+	providers := map[string]engine.Pusher{}
+	if fcmPush != nil {
+		providers[deviceproto.PushFCM] = fcmPush
+	}
 	key, err := webpush.LoadOrCreateKey(ctx, db, secret)
 	if errors.Is(err, webpush.ErrKeyUnreadable) {
 		logger.Error("Web Push is off: the VAPID key cannot be opened; start with the -secret-key it was stored with", "err", err)
-		return logPush, "", nil
+		return push.ByType{Providers: providers, Default: logPush}, "", nil
 	} else if err != nil {
 		return nil, "", err
 	}
@@ -322,7 +339,37 @@ func setupPush(ctx context.Context, db tandem.WorkspaceStore, secret []byte, sub
 		VAPID: webpush.VAPID{PrivateKey: key, Subject: subject},
 		Now:   now,
 	}
-	return push.ByType{Providers: map[string]engine.Pusher{deviceproto.PushWebPush: wp}, Default: logPush}, wp.VAPID.PublicKey(), nil
+	providers[deviceproto.PushWebPush] = wp
+	return push.ByType{Providers: providers, Default: logPush}, wp.VAPID.PublicKey(), nil
+}
+
+// fcmProvider returns the FCM provider of -fcm-credentials and
+// -fcm-endpoint, or nil (FCM off, said once in the log) when
+// -fcm-credentials is unset. A credentials file that cannot be read or is
+// not a service account's key is a usage error that says what is wrong.
+// The endpoint is the operator's, not a device's: pushes go out with a
+// plain client (10 s timeout, no redirects), which may reach a loopback
+// emulator or proxy.
+func fcmProvider(credentials, endpoint string, now func() time.Time, logger *slog.Logger) (*fcm.Provider, error) {
+	if err := fcm.CheckURL(endpoint); err != nil {
+		return nil, &usageError{msg: "-fcm-endpoint: " + err.Error()}
+	}
+	if credentials == "" {
+		logger.Info("FCM is off: devices registered with an fcm token are not pushed to (the log provider records their pushes); set -fcm-credentials to send them")
+		return nil, nil
+	}
+	creds, err := fcm.LoadCredentials(credentials)
+	if err != nil {
+		return nil, &usageError{msg: "-fcm-credentials: " + err.Error()}
+	}
+	logger.Info("FCM is on", "project_id", creds.ProjectID, "client_email", creds.ClientEmail, "endpoint", endpoint)
+	return &fcm.Provider{
+		Credentials: creds, Endpoint: endpoint, Now: now, Logger: logger,
+		HTTP: &http.Client{
+			Timeout:       pushTimeout,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}, nil
 }
 
 // setupAdminToken returns the admin token check. A configured token is used
