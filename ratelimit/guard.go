@@ -64,7 +64,7 @@ func ParseRate(s string) (Rate, error) {
 		return Rate{}, bad
 	}
 	count, err := strconv.ParseFloat(countText, 64)
-	if err != nil || count <= 0 || math.IsInf(count, 0) || count > MaxPerSecond*3600 {
+	if err != nil || !(count > 0) || math.IsInf(count, 0) {
 		return Rate{}, bad
 	}
 	burst, err := strconv.Atoi(burstText)

@@ -459,6 +459,30 @@ func TestValidateRefuses(t *testing.T) {
 			edit: func(d *tandem.WorkspaceDoc) { d.Applications[1].WebhookURL = "https://hooks.example/x" },
 			want: []problem{{mobileApp + ".webhook_url", `webhook_url applies only to applications with verification_way "web"`}},
 		},
+		// rate_limit
+		{
+			name: "RateLimitWithoutRate",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].RateLimit = &tandem.RateLimit{Burst: 10} },
+			want: []problem{{webApp + ".rate_limit.requests_per_second", "requests_per_second is required"}},
+		},
+		{
+			name: "RateLimitNegative",
+			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].RateLimit = &tandem.RateLimit{RequestsPerSecond: -1, Burst: -2} },
+			want: []problem{
+				{webApp + ".rate_limit.requests_per_second", "requests_per_second must be more than 0 and at most 1000000, not -1"},
+				{webApp + ".rate_limit.burst", "burst must be from 1 to 1000000 requests, not -2"},
+			},
+		},
+		{
+			name: "RateLimitTooHigh",
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].RateLimit = &tandem.RateLimit{RequestsPerSecond: 2e6, Burst: 2_000_000}
+			},
+			want: []problem{
+				{webApp + ".rate_limit.requests_per_second", "at most 1000000, not 2e+06"},
+				{webApp + ".rate_limit.burst", "burst must be from 1 to 1000000 requests, not 2000000"},
+			},
+		},
 		{
 			name: "CIBAModeUnknown",
 			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].CIBA = &tandem.CIBASettings{DeliveryMode: "fax"} },
@@ -1052,4 +1076,30 @@ func TestUpdate(t *testing.T) {
 			t.Errorf("err = %v, edit called = %v; want ENOTFOUND without calling edit", err, called)
 		}
 	})
+}
+
+func TestValidateRateLimitBurstDefault(t *testing.T) {
+	v := newValidator(t)
+	tests := []struct {
+		in, want tandem.RateLimit
+	}{
+		{tandem.RateLimit{RequestsPerSecond: 100}, tandem.RateLimit{RequestsPerSecond: 100, Burst: 300}},
+		{tandem.RateLimit{RequestsPerSecond: 0.5}, tandem.RateLimit{RequestsPerSecond: 0.5, Burst: 2}},
+		{tandem.RateLimit{RequestsPerSecond: 0.01}, tandem.RateLimit{RequestsPerSecond: 0.01, Burst: 1}},
+		{tandem.RateLimit{RequestsPerSecond: 1, Burst: 5}, tandem.RateLimit{RequestsPerSecond: 1, Burst: 5}},
+	}
+	for _, tt := range tests {
+		doc := example(t)
+		in := tt.in
+		doc.Applications[0].RateLimit = &in
+		name := doc.Applications[0].Name
+		got, err := v.Validate(doc)
+		if err != nil {
+			t.Fatalf("rate_limit %+v: %v", tt.in, err)
+		}
+		app, _ := got.Application(name)
+		if app.RateLimit == nil || *app.RateLimit != tt.want {
+			t.Errorf("rate_limit %+v normalized to %+v, want %+v", tt.in, app.RateLimit, tt.want)
+		}
+	}
 }
