@@ -192,6 +192,22 @@ func TestServeSendsFCM(t *testing.T) {
 		t.Fatalf("%d FCM messages before any push-mode verification", n)
 	}
 
+	// A QR hand-over of the registered phone: the claims name its FCM
+	// registration too.
+	qid, url := f.start(t, "checkout", false)
+	if err := json.Unmarshal([]byte(f.get(t, url+"/pairing")), &p); err != nil || p.URL == "" {
+		t.Fatalf("pairing link: %v %+v", err, p)
+	}
+	if s, err = phone.Pair(ctx, p.URL, "Pixel 9", "android"); err != nil {
+		t.Fatal(err)
+	}
+	finish(t, phone, s)
+	var res map[string]string
+	srv.do(t, http.MethodGet, "/v1/verifications/"+qid+"/result", f.basic("checkout"), "", http.StatusOK, &res)
+	if res["push_type"] != "fcm" || res["push_token"] != fcmToken || res["web_2_device_cred_id"] != phone.CredID {
+		t.Errorf("QR result push_type %q push_token %q cred %q; want the phone's FCM registration", res["push_type"], res["push_token"], res["web_2_device_cred_id"])
+	}
+
 	// A push-mode verification: exactly one message, ids only.
 	vid, _ := f.start(t, "push-checkout", false)
 	got := waitMessages(t, svc, 1)
@@ -237,7 +253,6 @@ func TestServeSendsFCM(t *testing.T) {
 		t.Fatal(err)
 	}
 	finish(t, phone, s)
-	var res map[string]string
 	srv.do(t, http.MethodGet, "/v1/verifications/"+vid+"/result", f.basic("push-checkout"), "", http.StatusOK, &res)
 	if res["push_type"] != "fcm" || res["push_token"] != fcmToken || res["web_2_device_cred_id"] != phone.CredID {
 		t.Errorf("result push_type %q push_token %q cred %q; want the phone's FCM registration", res["push_type"], res["push_token"], res["web_2_device_cred_id"])
