@@ -110,7 +110,9 @@ const betaDoc = `{"name": "beta",
  "applications": [{"name": "web", "verification_way": "web", "workflow": "pan"}],
  "workflows": [{"name": "pan", "modules": [{"type": "verify_pan", "display_name": "PAN"}]}]}`
 
-func newFixture(t *testing.T) *fixture {
+// newFixture returns the CIBA endpoints over a fresh database; opts
+// adjust the CIBA server before its handler is built.
+func newFixture(t *testing.T, opts ...func(*ciba.Server)) *fixture {
 	t.Helper()
 	ctx := t.Context()
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -162,6 +164,9 @@ func newFixture(t *testing.T) *fixture {
 	api := &httpapi.Server{Workspaces: db, Validator: v, Engine: f.eng, Verifications: db, Keys: km, Logger: logger, Now: f.clock.Now, Version: "test",
 		AdminAuth: func(string) bool { return false }}
 	cs := &ciba.Server{Store: db, Engine: f.eng, Keys: km, Box: f.box, Logger: logger, Now: f.clock.Now}
+	for _, o := range opts {
+		o(cs)
+	}
 	f.eng.OnEnd = cs.OnEnd
 	mux := http.NewServeMux()
 	mux.Handle("GET /w/{workspace}/.well-known/jwks.json", api.Handler())

@@ -293,7 +293,9 @@ func TestAuthLockouts(t *testing.T) {
 }
 
 func TestAdminAddressLimit(t *testing.T) {
-	list := func(addr string) req { return req{addr: addr, admin: adminToken, method: "GET", path: "/admin/v1/workspaces"} }
+	list := func(addr string) req {
+		return req{addr: addr, admin: adminToken, method: "GET", path: "/admin/v1/workspaces"}
+	}
 	f := newLimitFixture(t)
 	f.run(t, []step{
 		{req: list("203.0.113.1"), repeat: 2, status: 200},

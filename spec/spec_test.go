@@ -467,7 +467,9 @@ func TestValidateRefuses(t *testing.T) {
 		},
 		{
 			name: "RateLimitNegative",
-			edit: func(d *tandem.WorkspaceDoc) { d.Applications[0].RateLimit = &tandem.RateLimit{RequestsPerSecond: -1, Burst: -2} },
+			edit: func(d *tandem.WorkspaceDoc) {
+				d.Applications[0].RateLimit = &tandem.RateLimit{RequestsPerSecond: -1, Burst: -2}
+			},
 			want: []problem{
 				{webApp + ".rate_limit.requests_per_second", "requests_per_second must be more than 0 and at most 1000000, not -1"},
 				{webApp + ".rate_limit.burst", "burst must be from 1 to 1000000 requests, not -2"},
