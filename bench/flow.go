@@ -275,30 +275,49 @@ func (f *flow) web(ctx context.Context, user string) error {
 }
 
 func (f *flow) full(ctx context.Context, user string) error {
-	link, err := f.create(ctx, KindFull, user)
+	b, p, err := f.toHandover(ctx, user)
 	if err != nil {
 		return err
+	}
+	return f.phone(ctx, b, p, nil, nil)
+}
+
+// toHandover creates a verification of the full flow and takes the
+// browser through its web steps and the sharing of its location, to the
+// page with the pairing code.
+func (f *flow) toHandover(ctx context.Context, user string) (*browser, *page, error) {
+	link, err := f.create(ctx, KindFull, user)
+	if err != nil {
+		return nil, nil, err
 	}
 	t0 := time.Now()
 	b := &browser{hc: f.hc, origin: f.origin()}
 	p, err := b.navigate(ctx, "web", link, true)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if p, err = f.webSteps(ctx, b, p); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if p.locationPath == "" {
-		return unexpected("web", "the hand-over shows a %s, not the request for this computer's location", p)
+		return nil, nil, unexpected("web", "the hand-over shows a %s, not the request for this computer's location", p)
 	}
 	if p, err = b.shareLocation(ctx, "web", p.locationPath, p.path, browserAt); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if p.pairingURL == "" || !p.live {
-		return unexpected("web", "after sharing the location the browser shows a %s, not a live page with the pairing code", p)
+		return nil, nil, unexpected("web", "after sharing the location the browser shows a %s, not a live page with the pairing code", p)
 	}
 	f.timed(PhaseWeb, t0)
+	return b, p, nil
+}
 
+// phone runs the hand-over from the browser's live page p: the browser
+// follows its live stream while the phone pairs from p's code (unless dev
+// has already paired: s is then its session), answers the number the
+// browser's page shows and its location; then the browser sees the end and
+// the integrator reads the result.
+func (f *flow) phone(ctx context.Context, b *browser, p *page, dev *authenticator.Client, s *deviceproto.Session) error {
 	// The browser follows its live stream while the phone answers.
 	var phase atomic.Value
 	phase.Store("pairing")
@@ -336,19 +355,26 @@ func (f *flow) full(ctx context.Context, user string) error {
 		}
 	}
 
-	// The phone scans the code: a fresh key for every flow.
-	t0 = time.Now()
-	key, err := authenticator.NewKey()
-	if err != nil {
-		return fail("pairing", err)
-	}
-	dev := &authenticator.Client{HTTP: f.hc, Key: key}
-	s, err := dev.Pair(ctx, p.pairingURL, "bench phone", "cli")
-	if err != nil {
-		return deviceError("pairing", err)
-	}
 	var number string
-	pairing := t0
+	pairing := time.Now()
+	if dev == nil {
+		// The phone scans the code: a fresh key for every flow.
+		if p.pairingURL == "" {
+			return unexpected("pairing", "the browser shows a %s, not the pairing code", p)
+		}
+		key, err := authenticator.NewKey()
+		if err != nil {
+			return fail("pairing", err)
+		}
+		dev = &authenticator.Client{HTTP: f.hc, Key: key}
+		if s, err = dev.Pair(ctx, p.pairingURL, "bench phone", "cli"); err != nil {
+			return deviceError("pairing", err)
+		}
+	} else {
+		pairing = time.Time{} // paired earlier: not timed
+		number = p.number
+	}
+	var err error
 	var last time.Time // when the phone sent its last answer
 	for s.Status == "in_progress" && s.Step != nil {
 		answer := map[string]any{}
@@ -363,7 +389,9 @@ func (f *flow) full(ctx context.Context, user string) error {
 						return err
 					}
 					number = np.page.number
-					f.timed(PhasePairing, pairing)
+					if !pairing.IsZero() {
+						f.timed(PhasePairing, pairing)
+					}
 				}
 				if !slices.Contains(n.Options, number) {
 					return &flowError{phase: "number_prompt", kind: "number_not_offered", err: fmt.Errorf("the page shows %s; the phone offers %v", number, n.Options)}
@@ -421,4 +449,78 @@ func deviceError(phase string, err error) error {
 		return &flowError{phase: phase, kind: kind, err: err}
 	}
 	return fail(phase, err)
+}
+
+// Handover is a full flow stopped at its hand-over: the browser shows the
+// pairing code (and, after PairPhone, the phone has paired). It lets a
+// test stop a server between the steps of a flow and finish the flow
+// afterwards.
+type Handover struct {
+	// ID is the verification's request_id.
+	ID  string
+	rts *atomic.Int64
+	f   *flow
+	b   *browser
+	p   *page
+	dev *authenticator.Client
+	s   *deviceproto.Session
+}
+
+// StartHandover runs a full flow for user over rt up to the page with the
+// pairing code.
+func (t *Target) StartHandover(ctx context.Context, user string, rt http.RoundTripper) (*Handover, error) {
+	h := &Handover{rts: &atomic.Int64{}}
+	res := &FlowResult{Kind: KindFull}
+	for i := range res.Durations {
+		res.Durations[i] = -1
+	}
+	h.f = &flow{t: t, hc: newClient(rt, h.rts), res: res}
+	b, p, err := h.f.toHandover(ctx, user)
+	h.ID = res.ID
+	if err != nil {
+		return h, err
+	}
+	h.b, h.p = b, p
+	return h, nil
+}
+
+// PairPhone pairs a phone (a fresh key) with the code the browser shows;
+// the browser does not look meanwhile.
+func (h *Handover) PairPhone(ctx context.Context) error {
+	key, err := authenticator.NewKey()
+	if err != nil {
+		return fail("pairing", err)
+	}
+	h.dev = &authenticator.Client{HTTP: h.f.hc, Key: key}
+	s, err := h.dev.Pair(ctx, h.p.pairingURL, "bench phone", "cli")
+	if err != nil {
+		h.dev = nil
+		return deviceError("pairing", err)
+	}
+	h.s = s
+	return nil
+}
+
+// Finish goes on with the flow: the browser loads its page again (as a
+// person does after the server was away), the phone pairs from the page's
+// new code unless it has paired, answers, and the integrator reads the
+// result.
+func (h *Handover) Finish(ctx context.Context) FlowResult {
+	start := time.Now()
+	res := h.f.res
+	res.Err = func() error {
+		p, err := h.b.navigate(ctx, "resume", h.p.path, false)
+		if err != nil {
+			return err
+		}
+		if !p.live {
+			return unexpected("resume", "after the restart the browser shows a %s, not the live hand-over page", p)
+		}
+		return h.f.phone(ctx, h.b, p, h.dev, h.s)
+	}()
+	if res.Err == nil {
+		res.Durations[PhaseEndToEnd] = time.Since(start)
+	}
+	res.RoundTrips = h.rts.Load()
+	return *res
 }

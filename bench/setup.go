@@ -33,6 +33,9 @@ type SetupOptions struct {
 	// A server that does not know per-application rate limits refuses
 	// the field; the workspace is then applied without it.
 	RateLimit int
+	// LinkExpiryS, when positive, is the web applications' link_expiry_s
+	// (60 to 86400; the server's default, 600, when 0).
+	LinkExpiryS int
 	// HTTP is the client for the admin calls (a plain one when nil).
 	HTTP *http.Client
 }
@@ -47,6 +50,9 @@ func Workspace(o SetupOptions) map[string]any {
 		a := map[string]any{"name": name, "verification_way": way, "workflow": workflow}
 		if way == "web" && o.WebhookURL != "" {
 			a["webhook_url"] = o.WebhookURL
+		}
+		if way == "web" && o.LinkExpiryS > 0 {
+			a["link_expiry_s"] = o.LinkExpiryS
 		}
 		if o.RateLimit > 0 {
 			a["rate_limit"] = map[string]any{"requests_per_second": o.RateLimit, "burst": o.RateLimit}
