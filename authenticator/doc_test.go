@@ -63,6 +63,9 @@ var docExamples = map[string]any{
 		CredID: exCredID, Challenge: "Yb3sQ8nLw1ZkV6xTc4pMr9fHg2jDa7eUo5iNt0yGq3R", Action: "answer",
 		VerificationID: exVID, Step: exStep(5), IssuedAt: 1795600855,
 	},
+	"revoke": deviceproto.RequestClaims{
+		CredID: exCredID, Challenge: "Zr4tW9kLm2QxN7vBc5sYp1dHg8jFa3eUo6iKt0wXn5R", Action: "revoke", IssuedAt: 1795601200,
+	},
 	"session": deviceproto.RequestClaims{
 		CredID: exCredID, Challenge: "Tn5wK1xZq8LmB3vYc6sRp0dGf4hJa9eUi2oVk7yNs4Q", Action: "session",
 		VerificationID: exVID, IssuedAt: 1795600870,

@@ -15,7 +15,7 @@ export function h(tag, attrs = {}, ...children) {
     else if (k.startsWith('aria-') || k === 'role' || k === 'for' || k === 'inputmode' || k === 'autocomplete' || k === 'pattern' || k === 'maxlength') el.setAttribute(k, v === true ? '' : String(v));
     else el[k] = v;
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }

@@ -17,6 +17,7 @@ type rootDeps struct {
 	web     http.Handler
 	device  http.Handler
 	ciba    http.Handler
+	app     http.Handler // the mobile web app under /app/
 	ready   func(context.Context) error
 	metrics http.Handler
 	reg     *prometheus.Registry
@@ -32,6 +33,7 @@ func newRootHandler(d rootDeps) http.Handler {
 	mux.Handle("/v/", d.web)
 	mux.Handle("/device/", d.device)
 	mux.Handle("/d/", d.device)
+	mux.Handle("/app/", d.app)
 	mux.Handle("GET /w/{workspace}/.well-known/jwks.json", d.api)
 	mux.Handle("/w/{workspace}/.well-known/openid-configuration", d.ciba)
 	mux.Handle("/w/{workspace}/ciba/", d.ciba)
@@ -97,6 +99,8 @@ func surface(path string) string {
 		return "web"
 	case strings.HasPrefix(path, "/device/"):
 		return "device"
+	case strings.HasPrefix(path, "/app/"):
+		return "app"
 	case strings.HasPrefix(path, "/w/") && (strings.Contains(path, "/ciba/") || strings.HasSuffix(path, "/openid-configuration")):
 		return "ciba"
 	case path == "/healthz" || path == "/readyz" || path == "/metrics":

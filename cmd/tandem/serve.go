@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/app"
 	"github.com/tandem-id/tandem/ciba"
 	"github.com/tandem-id/tandem/deviceapi"
 	"github.com/tandem-id/tandem/deviceproto"
@@ -258,7 +259,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	devSrv := &deviceapi.Server{Engine: eng, Logger: logger, Now: now, VAPIDPublicKey: vapidPublicKey, RateLimits: guard}
 	cibaSrv := &ciba.Server{Store: db, Engine: eng, Keys: api.Keys, Box: webhookBox, Logger: logger, Now: now, RateLimits: guard, Clients: clients}
 	eng.OnEnd = cibaSrv.OnEnd
-	handler := newRootHandler(rootDeps{api: api.Handler(), web: webSrv.Handler(), device: devSrv.Handler(), ciba: cibaSrv.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
+	mobileApp, err := app.New()
+	if err != nil {
+		return err
+	}
+	handler := newRootHandler(rootDeps{api: api.Handler(), web: webSrv.Handler(), device: devSrv.Handler(), ciba: cibaSrv.Handler(), app: mobileApp.Handler(), ready: db.Ready, metrics: promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}), reg: reg, logger: logger})
 
 	srv := &http.Server{
 		Handler:           handler,
@@ -439,6 +444,10 @@ func applyDemo(ctx context.Context, db tandem.WorkspaceStore, v *spec.Validator,
 		"Next:",
 		"  curl -H \"Authorization: Bearer $ADMIN_TOKEN\" {public}/admin/v1/workspaces/acme",
 		"  open {public}/openapi.json for the API description",
+		"  open {public}/app/ for the authenticator web app; from a phone on this network, serve",
+		"   HTTPS on a reachable address (camera, location and notifications need it), e.g.",
+		"   tandem demo -addr 0.0.0.0:8443 -tls-cert cert.pem -tls-key key.pem -public-url https://LAN-ADDRESS:8443",
+		"   (docs/operations.md, \"The authenticator web app\")",
 		"  press Ctrl+C to stop")
 	return lines, nil
 }

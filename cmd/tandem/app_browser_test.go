@@ -1,0 +1,338 @@
+package main
+
+// Browser tests of the authenticator web app (/app/): a desktop chromium
+// runs the web page, a second chromium that emulates a phone runs the app.
+// The phone chromium is started after the desktop page shows its QR code,
+// because its fake camera plays a video made from a screenshot of that
+// code (writeY4M, newPhoneBrowser in fakecam_test.go). Headless chromium on
+// Linux has no BarcodeDetector, so these tests exercise the vendored jsQR
+// decoder; the app falls back to it exactly as it does on a phone without
+// BarcodeDetector. Notifications are denied in the phone, so the app never
+// calls pushManager.subscribe (which would contact a real push service).
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image/png"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/tandem-id/tandem/authenticator"
+)
+
+// appDesktop is the desktop side of a verification: its browser, the
+// integrator's credentials and the QR code the page shows.
+type appDesktop struct {
+	srv       *testServer
+	bctx      context.Context
+	client    func(*http.Request)
+	requestID string
+	qrPNG     []byte
+	qrURL     string
+}
+
+// openDesktop applies workspace (web application "checkout"), starts a
+// verification for mark@gmail.com, opens it in a desktop chromium, runs
+// before, and reads the QR code from a screenshot. When geo is not nil,
+// the desktop's position is granted and set to it first.
+func openDesktop(t *testing.T, srv *testServer, workspace string, geo *[3]float64, before ...chromedp.Action[chromedp.Void]) *appDesktop {
+	t.Helper()
+	bctx := newBrowser(t)
+	if geo != nil {
+		origin, _ := url.Parse(srv.base)
+		if _, err := chromedp.CallBrowser(bctx, browser.SetPermission, browser.SetPermissionParams{
+			Permission: &browser.PermissionDescriptor{Name: "geolocation"}, Setting: browser.PermissionSettingGranted, Origin: origin.Scheme + "://" + origin.Host,
+		}); err != nil {
+			t.Fatalf("desktop: grant geolocation: %v", err)
+		}
+		la, lo, ac := geo[0], geo[1], geo[2]
+		if _, err := chromedp.Call(bctx, emulation.SetGeolocationOverride, emulation.SetGeolocationOverrideParams{Latitude: &la, Longitude: &lo, Accuracy: &ac}); err != nil {
+			t.Fatalf("desktop: override geolocation: %v", err)
+		}
+	}
+	srv.do(t, http.MethodPut, "/admin/v1/workspaces/shop", srv.admin, workspace, http.StatusOK, nil)
+	var cred struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	srv.do(t, http.MethodPost, "/admin/v1/workspaces/shop/applications/checkout/secrets", srv.admin, "", http.StatusCreated, &cred)
+	client := func(r *http.Request) { r.SetBasicAuth(cred.ClientID, cred.ClientSecret) }
+	var created struct {
+		RequestID string `json:"request_id"`
+		URL       string `json:"url"`
+	}
+	srv.do(t, http.MethodPost, "/v1/verifications", client, `{"user_id": "mark@gmail.com", "allow_new_device": true}`, http.StatusCreated, &created)
+	actions := append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(created.URL)}, before...)
+	actions = append(actions, chromedp.WaitVisible(chromedp.CSS(`img.qr`)))
+	if err := chromedp.Do(bctx, actions...); err != nil {
+		t.Fatalf("desktop: reach the QR code: %v", err)
+	}
+	shot, err := chromedp.Run(bctx, chromedp.Screenshot(chromedp.CSS(`img.qr`)))
+	if err != nil {
+		t.Fatalf("desktop: screenshot of the QR code: %v", err)
+	}
+	qrURL, err := authenticator.DecodeQRPNG(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("decode the QR code: %v", err)
+	}
+	return &appDesktop{srv: srv, bctx: bctx, client: client, requestID: created.RequestID, qrPNG: shot, qrURL: qrURL}
+}
+
+func (d *appDesktop) result(t *testing.T) map[string]string {
+	t.Helper()
+	var res map[string]string
+	d.srv.do(t, http.MethodGet, "/v1/verifications/"+d.requestID+"/result", d.client, "", http.StatusOK, &res)
+	return res
+}
+
+// waitDesktop waits until the desktop page reaches status by itself.
+func (d *appDesktop) waitDesktop(t *testing.T, status string) {
+	t.Helper()
+	if err := chromedp.Do(d.bctx, chromedp.WaitVisible(chromedp.CSS(`[data-status="`+status+`"]`))); err != nil {
+		t.Fatalf("desktop: the page did not reach %s by itself: %v", status, err)
+	}
+}
+
+// newAppPhone starts the phone chromium (with the fake camera playing
+// video, when not "") with notifications denied and the position set.
+func newAppPhone(t *testing.T, srv *testServer, video string, lat, lon, acc float64) context.Context {
+	t.Helper()
+	pctx := newPhoneBrowser(t, video)
+	origin, _ := url.Parse(srv.base)
+	if _, err := chromedp.CallBrowser(pctx, browser.SetPermission, browser.SetPermissionParams{
+		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingDenied, Origin: origin.Scheme + "://" + origin.Host,
+	}); err != nil {
+		t.Fatalf("phone: deny notifications: %v", err)
+	}
+	if err := setGeolocation(pctx, lat, lon, acc); err != nil {
+		t.Fatalf("phone: %v", err)
+	}
+	return pctx
+}
+
+// phoneDo runs actions in the phone, failing the test with what the app
+// shows when they fail.
+func phoneDo(t *testing.T, pctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(pctx, actions...); err != nil {
+		shown, _ := chromedp.Run(pctx, chromedp.Evaluate[string](`document.querySelector('main') ? document.querySelector('main').dataset.view + ': ' + document.querySelector('main').innerText + ' | ' + document.getElementById('status').innerText : document.body.innerText`))
+		t.Fatalf("phone: %s: %v\nthe app shows: %s", what, err, shown)
+	}
+}
+
+const sessionView = `main[data-view="session"]`
+
+// keyCheckJS loads the app's stored keys from IndexedDB and reports, for
+// each, whether the private key is extractable and whether exportKey
+// refuses it.
+const keyCheckJS = `(async () => {
+  const db = await new Promise((ok, bad) => { const r = indexedDB.open('tandem-authenticator'); r.onsuccess = () => ok(r.result); r.onerror = () => bad(r.error); });
+  const keys = await new Promise((ok, bad) => { const r = db.transaction('keys').objectStore('keys').getAll(); r.onsuccess = () => ok(r.result); r.onerror = () => bad(r.error); });
+  const out = [];
+  for (const k of keys) {
+    let exported = 'refused';
+    for (const f of ['pkcs8', 'jwk']) {
+      try { await crypto.subtle.exportKey(f, k.privateKey); exported = 'exported as ' + f; } catch (e) {}
+    }
+    out.push({type: k.privateKey.type, algorithm: k.privateKey.algorithm.name + ' ' + k.privateKey.algorithm.namedCurve, extractable: k.privateKey.extractable, export: exported});
+  }
+  db.close();
+  return out;
+})()`
+
+// TestAppNumberPromptByCamera: the app scans the desktop page's QR code
+// through the (fake) camera, pairs, shows the number buttons, and the
+// person picks the page's number; the page completes by itself and the
+// integrator reads prompt_success "true". The key in IndexedDB is not
+// extractable. Then "remove this device" revokes the credential: the
+// server lists the device as revoked and refuses a request signed with
+// its key.
+func TestAppNumberPromptByCamera(t *testing.T) {
+	srv := startServer(t)
+	d := openDesktop(t, srv, promptWorkspace, nil)
+	img, err := png.Decode(bytes.NewReader(d.qrPNG))
+	if err != nil {
+		t.Fatal(err)
+	}
+	video := filepath.Join(t.TempDir(), "qr.y4m")
+	if err := writeY4M(video, img, 10); err != nil {
+		t.Fatal(err)
+	}
+	pctx := newAppPhone(t, srv, video, 12.94739, 80.24207, 10)
+
+	phoneDo(t, pctx, "open the app and scan",
+		chromedp.Navigate(srv.base+"/app/"),
+		chromedp.WaitVisible(chromedp.CSS(`#scan`)),
+		chromedp.Click(chromedp.CSS(`#scan`)),
+		chromedp.WaitVisible(chromedp.CSS(sessionView+` button.choice`)))
+	decoder, err := chromedp.Run(pctx, chromedp.Evaluate[string](`document.querySelector('main').dataset.decoder || ''`))
+	if err != nil || decoder != "jsQR" {
+		t.Errorf("decoder %q (%v), want jsQR (headless chromium has no BarcodeDetector)", decoder, err)
+	}
+	page, err := chromedp.Run(pctx, chromedp.Text(chromedp.CSS(`main`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Match the number", "phone", "This wasn\u2019t me"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the session screen does not show %q:\n%s", want, page)
+		}
+	}
+	// The page shows its number once the phone has paired.
+	shown, err := readText(d.bctx, `.big-number`)
+	if err != nil {
+		t.Fatalf("desktop: read the number: %v", err)
+	}
+	shown = strings.TrimSpace(shown)
+	options, err := chromedp.Run(pctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button.choice')].map(b => b.dataset.value)`))
+	if err != nil || len(options) != 3 || !contains(options, shown) {
+		t.Fatalf("the phone offers %v (%v); the page shows %q", options, err, shown)
+	}
+	phoneDo(t, pctx, "pick the number",
+		chromedp.Click(chromedp.CSS(`button.choice[data-value="`+shown+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-view="result"][data-status="passed"]`)))
+	d.waitDesktop(t, "completed")
+	res := d.result(t)
+	if res["prompt_success"] != "true" || res["status"] != "completed" || res["web_2_device_cred_id"] == "" {
+		t.Errorf("result %v; want prompt_success true", res)
+	}
+	credID := res["web_2_device_cred_id"]
+
+	// The key: non-extractable, and exportKey refuses it.
+	type keyInfo struct {
+		Type, Algorithm, Export string
+		Extractable             bool
+	}
+	keys, err := chromedp.Run(pctx, chromedp.Evaluate[[]keyInfo](keyCheckJS, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("phone: read the keys: %v", err)
+	}
+	if len(keys) != 1 || keys[0] != (keyInfo{Type: "private", Algorithm: "ECDSA P-256", Export: "refused", Extractable: false}) {
+		t.Errorf("stored keys %+v; want one non-extractable ECDSA P-256 private key that exportKey refuses", keys)
+	}
+
+	// Keep the key and a challenge in the page, then remove the device.
+	keep := fmt.Sprintf(`(async () => {
+  const store = await import('./keys.js');
+  const {Device} = await import('./proto.js');
+  const [reg] = await store.listRegistrations();
+  const key = await store.getKey(reg.keyId);
+  window.kept = new Device({base: location.origin, credId: reg.credId, privateKey: key.privateKey, publicKey: key.publicKey});
+  const ch = await window.kept.fetchChallenge();
+  window.keptChallenge = ch;
+  return reg.credId === %q;
+})()`, credID)
+	same, err := chromedp.Run(pctx, chromedp.Evaluate[bool](keep, chromedp.EvalAwaitPromise))
+	if err != nil || !same {
+		t.Fatalf("phone: keep the key: %v (the stored registration is %v the result's credential)", err, same)
+	}
+	remove := chromedp.CSS(`li[data-cred="` + credID + `"] button.remove`)
+	phoneDo(t, pctx, "remove the device",
+		chromedp.Click(chromedp.CSS(`main[data-view="result"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#devices`)),
+		chromedp.Click(chromedp.CSS(`#devices`)),
+		chromedp.WaitVisible(remove),
+		chromedp.Click(remove),
+		chromedp.WaitVisible(chromedp.CSS(`li[data-cred="`+credID+`"] button.remove`)),
+		chromedp.Click(remove),
+		chromedp.WaitNotPresent(chromedp.CSS(`li[data-cred="`+credID+`"]`)))
+	var devices []struct {
+		CredID string `json:"web_2_device_cred_id"`
+		State  string `json:"state"`
+	}
+	srv.do(t, http.MethodGet, "/admin/v1/workspaces/shop/users/mark@gmail.com/devices", srv.admin, "", http.StatusOK, &devices)
+	if len(devices) != 1 || devices[0].CredID != credID || devices[0].State != "revoked" {
+		t.Errorf("devices after removal: %+v; want %s revoked", devices, credID)
+	}
+	codes, err := chromedp.Run(pctx, chromedp.Evaluate[[]string](`(async () => {
+  const out = [];
+  const d = window.kept;
+  d.keep(window.keptChallenge.challenge, window.keptChallenge.challenge_expires_at);
+  try { await d.inbox(0); out.push('ok'); } catch (e) { out.push(e.code); }
+  try { await d.inbox(0); out.push('ok'); } catch (e) { out.push(e.code); }
+  return out;
+})()`, chromedp.EvalAwaitPromise))
+	if err != nil || len(codes) != 2 || codes[0] != "device_revoked" || codes[1] != "unknown_credential" {
+		t.Errorf("signed requests after removal: %v (%v); want device_revoked (a challenge from before), then unknown_credential (no new challenge)", codes, err)
+	}
+	if keys, _ := chromedp.Run(pctx, chromedp.Evaluate[[]keyInfo](keyCheckJS, chromedp.EvalAwaitPromise)); len(keys) != 0 {
+		t.Errorf("the removed registration's key is still stored: %+v", keys)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// TestAppProximityByLink: the phone's camera app follows the QR link,
+// {public}/d/{token}; the landing sends it to the app with the token in the
+// fragment, and the app pairs, asks for the phone's location (120 m from
+// the computer) and answers; the page completes by itself with the
+// proximity claims.
+func TestAppProximityByLink(t *testing.T) {
+	const lat, lon = 12.94739, 80.24207
+	srv := startServer(t)
+	share := chromedp.CSS(`button.share-location`)
+	d := openDesktop(t, srv, proximityWorkspace, &[3]float64{lat, lon, 18.082}, chromedp.WaitVisible(share), chromedp.Click(share))
+	if !strings.HasPrefix(d.qrURL, srv.base+"/d/") {
+		t.Fatalf("QR code %q is not a pairing link of %s", d.qrURL, srv.base)
+	}
+	pctx := newAppPhone(t, srv, "", lat+120/111195.0, lon, 9)
+	locate := chromedp.CSS(sessionView + ` button[type="submit"]`)
+	phoneDo(t, pctx, "open the QR link",
+		chromedp.Navigate(d.qrURL),
+		chromedp.WaitVisible(locate))
+	addr, err := chromedp.Run(pctx, chromedp.Evaluate[string](`location.href`))
+	if err != nil || addr != srv.base+"/app/" {
+		t.Errorf("the app's address is %q (%v), want %s/app/ (the token removed from it)", addr, err, srv.base)
+	}
+	text, _ := chromedp.Run(pctx, chromedp.Text(chromedp.CSS(`main`)))
+	if !strings.Contains(text, "near") {
+		t.Errorf("the phone does not say why it needs the location:\n%s", text)
+	}
+	phoneDo(t, pctx, "share the location",
+		chromedp.Click(locate),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-view="result"][data-status="passed"]`)))
+	d.waitDesktop(t, "completed")
+	res := d.result(t)
+	dist, _ := strconv.ParseFloat(res["web_mob_dist"], 64)
+	if res["proximity_verified"] != "true" || res["mob_lat"] == "" || res["mob_long"] == "" || dist < 110 || dist > 130 || res["web_lat"] != "12.947390" {
+		t.Errorf("result %v; want proximity verified at about 120 m", res)
+	}
+}
+
+// TestAppDeny: "This wasn't me" on the phone fails the verification, and
+// the page says so by itself.
+func TestAppDeny(t *testing.T) {
+	srv := startServer(t)
+	d := openDesktop(t, srv, promptWorkspace, nil)
+	pctx := newAppPhone(t, srv, "", 12.94739, 80.24207, 10)
+	deny := chromedp.CSS(sessionView + ` button.deny`)
+	phoneDo(t, pctx, "open the QR link and deny",
+		chromedp.Navigate(d.qrURL),
+		chromedp.WaitVisible(deny),
+		chromedp.Click(deny),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-view="result"][data-status="failed"]`)))
+	text, _ := chromedp.Run(pctx, chromedp.Text(chromedp.CSS(`main`)))
+	if !strings.Contains(text, "wasn\u2019t you") {
+		t.Errorf("the phone does not confirm the denial:\n%s", text)
+	}
+	d.waitDesktop(t, "failed")
+	if res := d.result(t); res["status"] != "failed" || res["prompt_success"] == "true" {
+		t.Errorf("result %v; want a failed verification", res)
+	}
+}
