@@ -355,11 +355,22 @@ func (s *stream) next() (state, time.Time, error) {
 
 func (s *stream) close() { s.resp.Body.Close() }
 
-// seen is a page the browser loaded after a live event, and when that
-// event arrived.
+// seen is a page the browser loaded after a live event: when that event
+// arrived and when the page was loaded.
 type seen struct {
-	page    *page
-	eventAt time.Time
+	page     *page
+	eventAt  time.Time
+	loadedAt time.Time
+}
+
+// learnedAfter returns when the browser learned what the page shows, for
+// a change made at t: the live event, when it came after t; otherwise the
+// page's load (an earlier event's reload that already showed the change).
+func (s seen) learnedAfter(t time.Time) time.Time {
+	if s.eventAt.After(t) {
+		return s.eventAt
+	}
+	return s.loadedAt
 }
 
 // follow keeps the live page p current as app.js does: it opens the
@@ -405,7 +416,7 @@ func (b *browser) follow(ctx context.Context, phase func() string, p *page, out 
 		}
 		p = next
 		select {
-		case out <- seen{page: p, eventAt: at}:
+		case out <- seen{page: p, eventAt: at, loadedAt: time.Now()}:
 		case <-ctx.Done():
 			return fail(phase(), ctx.Err())
 		}

@@ -51,7 +51,8 @@ const (
 	// PhaseCompletion is from the moment the phone sends its last answer
 	// to the browser receiving the live event of the verification's end
 	// (an upper bound of "device answer → browser event": it includes
-	// the server's handling of the answer).
+	// the server's handling of the answer). When a reload for an earlier
+	// event already shows the end page, the reload's end counts.
 	PhaseCompletion
 	// PhaseResult is the integrator's GET /v1/verifications/{id}/result.
 	PhaseResult
@@ -430,10 +431,7 @@ func (f *flow) phone(ctx context.Context, b *browser, p *page, dev *authenticato
 	if end.page.end != "completed" {
 		return &flowError{phase: "completion", kind: "wrong_result", err: fmt.Errorf("the browser's end page says %q", end.page.end)}
 	}
-	f.res.Durations[PhaseCompletion] = end.eventAt.Sub(last)
-	if end.eventAt.IsZero() {
-		f.res.Durations[PhaseCompletion] = -1
-	}
+	f.res.Durations[PhaseCompletion] = end.learnedAfter(last).Sub(last)
 	stop()
 	return f.result(ctx, KindFull, map[string]string{"status": "completed", "prompt_success": "true", "proximity_verified": "true"})
 }

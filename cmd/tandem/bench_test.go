@@ -95,6 +95,12 @@ func TestBenchAgainstServer(t *testing.T) {
 				t.Errorf("latency.%s: count %v, p50 %v, p99 %v, max %v: want count > 0 and 0 ≤ p50 ≤ p99 ≤ max", ph, count, p50, p99, max)
 			}
 		}
+		// Every full flow has each phone phase; a web flow has none.
+		for _, ph := range []string{"pairing", "number_prompt", "proximity", "completion"} {
+			if got, want := num(t, rep, "latency."+ph+".count"), num(t, rep, "flows.full"); got != want {
+				t.Errorf("latency.%s.count = %v, want one per full flow, %v", ph, got, want)
+			}
+		}
 		// A full flow is ~16 round trips, a web flow ~6.
 		if rt := num(t, rep, "round_trips_per_flow"); rt < 5 || rt > 30 {
 			t.Errorf("round_trips_per_flow = %v, want 5 to 30", rt)
