@@ -42,6 +42,7 @@ type Server struct {
 
 	byAddr   *ratelimit.Limit
 	byDevice *ratelimit.Limit
+	waits    waits
 }
 
 // Handler returns the handler of /device/v1/... and /d/{token}.
@@ -202,7 +203,14 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) (any, error) {
 	if wait > 0 {
 		http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + 10*time.Second))
 	}
-	return s.Engine.Inbox(r.Context(), jws, ratelimit.ClientAddr(r), wait)
+	ctx, stop := s.untilClosed(r.Context())
+	defer stop()
+	out, err := s.Engine.Inbox(ctx, jws, ratelimit.ClientAddr(r), wait)
+	if err != nil && r.Context().Err() == nil && s.closing() {
+		w.Header().Set("Retry-After", "1")
+		return nil, tandem.Refusef(tandem.EUNAVAILABLE, "shutting_down", "The server is shutting down; ask again in a moment.")
+	}
+	return out, err
 }
 
 func (s *Server) revoke(w http.ResponseWriter, r *http.Request) (any, error) {

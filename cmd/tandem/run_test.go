@@ -2,13 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +26,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/tandem-id/tandem"
+	"github.com/tandem-id/tandem/authenticator"
 	"github.com/tandem-id/tandem/store"
 )
 
@@ -559,5 +569,260 @@ func golden(t *testing.T, path, got string) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("%s differs (-want +got; run go test -update if the change is intended):\n%s", path, diff)
+	}
+}
+
+// leakWorkspace hands over to a phone (for an event stream and a paired
+// device), sends webhooks to a receiver (RECEIVER) and answers CIBA polls.
+const leakWorkspace = `{"name": "acme",
+ "applications": [
+   {"name": "portal", "verification_way": "web", "workflow": "login", "webhook_url": "RECEIVER/hook"},
+   {"name": "phone", "verification_way": "mobile", "workflow": "on-phone"}],
+ "workflows": [
+   {"name": "login", "modules": [
+     {"type": "web_to_device", "display_name": "Continue on your phone", "configs": {"device_application": "phone"}}]},
+   {"name": "on-phone", "modules": [{"type": "verify_pan", "display_name": "PAN"}]}]}`
+
+// TestShutdownLeavesNoGoroutines starts the server, opens the long-lived
+// work that could outlive it (an event stream on a verification page, a
+// device's inbox long-poll, a webhook delivery held by a slow receiver, a
+// CIBA poll, the expiry sweeper), stops it, and checks that no goroutine
+// started during the test remains. It must not run in parallel with other
+// tests.
+func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	closeIdle(http.DefaultClient)
+	before := goroutines()
+
+	// The webhook receiver holds every delivery until the request is
+	// cancelled (or the test ends).
+	arrived := make(chan struct{}, 8)
+	release := make(chan struct{})
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	const admin = "leak-test-admin-token-0123"
+	s := start(t, []string{"serve", "-addr", "127.0.0.1:0", "-db", sqliteDSN(t), "-admin-token", admin,
+		"-allow-insecure-webhooks", "-expiry-sweep", "1s", "-shutdown-timeout", "10s"}, env(nil))
+	client := &http.Client{Transport: &http.Transport{}, Timeout: 10 * time.Second}
+	defer closeIdle(client)
+
+	if r := request(t, http.MethodPut, s.url+"/admin/v1/workspaces/acme", admin, strings.ReplaceAll(leakWorkspace, "RECEIVER", rcv.URL)); r.status != http.StatusOK {
+		t.Fatalf("apply: %d %s", r.status, r.body)
+	}
+	if r := request(t, http.MethodPost, s.url+"/admin/v1/workspaces/acme/applications/portal/webhook-secret", admin, ""); r.status != http.StatusCreated {
+		t.Fatalf("webhook secret: %d %s", r.status, r.body)
+	}
+	r := request(t, http.MethodPost, s.url+"/admin/v1/workspaces/acme/applications/portal/secrets", admin, "")
+	var cred struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &cred); err != nil || r.status != http.StatusCreated {
+		t.Fatalf("issue client secret: %d %s", r.status, r.body)
+	}
+	send := func(c *http.Client, method, path, ctype, body string) response {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, s.url+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth(cred.ClientID, cred.ClientSecret)
+		req.Header.Set("Content-Type", ctype)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return response{resp.StatusCode, resp.Header, string(b)}
+	}
+	create := func(user string) (id, link string) {
+		t.Helper()
+		r := send(client, http.MethodPost, "/v1/verifications", "application/json", `{"user_id": "`+user+`", "allow_new_device": true}`)
+		var c struct {
+			RequestID string `json:"request_id"`
+			URL       string `json:"url"`
+		}
+		if err := json.Unmarshal([]byte(r.body), &c); err != nil || r.status != http.StatusCreated {
+			t.Fatalf("create: %d %s", r.status, r.body)
+		}
+		return c.RequestID, c.URL
+	}
+
+	// A browser opens a verification, gets its pairing link and keeps its
+	// event stream open.
+	_, link := create("mark@example.com")
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Transport: &http.Transport{}}
+	defer closeIdle(browser)
+	if r, err := browser.Get(link); err != nil || r.StatusCode != http.StatusOK {
+		t.Fatalf("open the link: %v %v", r, err)
+	} else {
+		r.Body.Close()
+	}
+	resp, err := browser.Get(link + "/pairing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pairing struct {
+		URL string `json:"url"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&pairing)
+	resp.Body.Close()
+	if err != nil || pairing.URL == "" {
+		t.Fatalf("pairing: %d %v %+v", resp.StatusCode, err, pairing)
+	}
+	streamCtx, stopStream := context.WithCancel(t.Context())
+	defer stopStream()
+	req, _ := http.NewRequestWithContext(streamCtx, http.MethodGet, link+"/events", nil)
+	stream, err := browser.Do(req)
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("event stream: %v %v", stream, err)
+	}
+	streamDone := make(chan struct{})
+	go func() {
+		defer close(streamDone)
+		io.Copy(io.Discard, stream.Body)
+		stream.Body.Close()
+	}()
+
+	// A phone pairs, then waits on its inbox.
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	phone := &authenticator.Client{HTTP: &http.Client{Transport: &http.Transport{}}, Key: key}
+	defer closeIdle(phone.HTTP)
+	if _, err := phone.Pair(t.Context(), pairing.URL, "test phone", "test"); err != nil {
+		t.Fatalf("pair: %v", err)
+	}
+	// The challenge of the pairing answer is bound to its verification;
+	// the inbox needs a fresh one.
+	if _, err := phone.Challenge(t.Context()); err != nil {
+		t.Fatalf("challenge: %v", err)
+	}
+	inboxCtx, stopInbox := context.WithCancel(t.Context())
+	defer stopInbox()
+	inboxDone := make(chan error, 1)
+	go func() {
+		_, err := phone.Inbox(inboxCtx, 50*time.Second)
+		inboxDone <- err
+	}()
+
+	// A webhook delivery that the receiver holds.
+	id, _ := create("ann@example.com")
+	if r := send(client, http.MethodPost, "/v1/verifications/"+id+"/cancel", "application/json", ""); r.status != http.StatusOK {
+		t.Fatalf("cancel: %d %s", r.status, r.body)
+	}
+	select {
+	case <-arrived:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no webhook delivery started\nstderr:\n%s", s.stderr)
+	}
+
+	// A CIBA client polls.
+	form := url.Values{"scope": {"openid"}, "login_hint": {"bob@example.com"}}
+	r = send(client, http.MethodPost, "/w/acme/ciba/bc-authorize", "application/x-www-form-urlencoded", form.Encode())
+	var auth struct {
+		AuthReqID string `json:"auth_req_id"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &auth); err != nil || auth.AuthReqID == "" {
+		t.Fatalf("bc-authorize: %d %s", r.status, r.body)
+	}
+	poll := url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {auth.AuthReqID}}
+	if r := send(client, http.MethodPost, "/w/acme/ciba/token", "application/x-www-form-urlencoded", poll.Encode()); !strings.Contains(r.body, "authorization_pending") {
+		t.Fatalf("token: %d %s", r.status, r.body)
+	}
+	time.Sleep(1500 * time.Millisecond) // a sweep runs
+	select {
+	case err := <-inboxDone:
+		t.Fatalf("the inbox long-poll returned before the shutdown: %v", err)
+	default:
+	}
+
+	stopped := time.Now()
+	if err := s.stop(t); err != nil {
+		t.Fatalf("Run returned %v; stderr:\n%s", err, s.stderr)
+	}
+	if d := time.Since(stopped); d > 5*time.Second {
+		t.Errorf("the shutdown took %s with a stream, a long-poll and a delivery open", d.Round(time.Millisecond))
+	}
+	// The server ended the stream and the long-poll.
+	select {
+	case <-streamDone:
+	case <-time.After(5 * time.Second):
+		t.Errorf("the event stream is still open after the shutdown")
+	}
+	select {
+	case err := <-inboxDone:
+		if code := authenticator.ProblemCode(err); code != "shutting_down" {
+			t.Errorf("the inbox long-poll ended with %v, want shutting_down", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("the inbox long-poll is still open after the shutdown")
+	}
+	close(release)
+	rcv.Close()
+	for _, c := range []*http.Client{client, browser, phone.HTTP, http.DefaultClient} {
+		closeIdle(c)
+	}
+
+	// Goroutines take a moment to exit after their connections close.
+	var leaked []string
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		leaked = leaked[:0]
+		for id, stack := range goroutines() {
+			if _, ok := before[id]; !ok {
+				leaked = append(leaked, stack)
+			}
+		}
+		if len(leaked) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(leaked) > 0 {
+		slices.Sort(leaked)
+		t.Errorf("%d goroutines started during the test remain after the shutdown:\n\n%s", len(leaked), strings.Join(leaked, "\n\n"))
+	}
+}
+
+// goroutines returns the stacks of the running goroutines (system ones
+// excepted) by goroutine id.
+func goroutines() map[string]string {
+	buf := make([]byte, 1<<16)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	out := map[string]string{}
+	for _, g := range strings.Split(strings.TrimSpace(string(buf)), "\n\n") {
+		// "goroutine 42 [select]:\n..."
+		if f := strings.Fields(g); len(f) > 1 && f[0] == "goroutine" {
+			out[f[1]] = g
+		}
+	}
+	return out
+}
+
+// closeIdle closes the idle connections of c's transport.
+func closeIdle(c *http.Client) {
+	if c == nil {
+		return
+	}
+	tr := c.Transport
+	if tr == nil {
+		tr = http.DefaultTransport
+	}
+	if ci, ok := tr.(interface{ CloseIdleConnections() }); ok {
+		ci.CloseIdleConnections()
 	}
 }

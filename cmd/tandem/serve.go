@@ -273,6 +273,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(webSrv.CloseStreams)
+	srv.RegisterOnShutdown(devSrv.CloseWaits)
 	errc := make(chan error, 1)
 	scheme := "http"
 	if cfg.tlsCert != "" {
