@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -68,6 +69,7 @@ const flowWorkspace = `{"name": "bench",
 // commit is durable, as in production) with the flow workspace, and a pool
 // of phones, one per user.
 type flowBench struct {
+	db     *store.DB
 	eng    *engine.Engine
 	app    *tandem.AppRef
 	phones []*ecdsa.PrivateKey
@@ -104,7 +106,7 @@ func newFlowBench(b testing.TB) *flowBench {
 	if _, err := v.Apply(ctx, db, doc, tandem.AnyVersion); err != nil {
 		b.Fatal(err)
 	}
-	fb := &flowBench{eng: &engine.Engine{Store: db, Modules: v.Modules, Rules: env, Events: events.NewHub(), Inboxes: events.NewHub(), Now: time.Now, PublicURL: "https://verify.example"}}
+	fb := &flowBench{db: db, eng: &engine.Engine{Store: db, Modules: v.Modules, Rules: env, Events: events.NewHub(), Inboxes: events.NewHub(), Now: time.Now, PublicURL: "https://verify.example"}}
 	if fb.app, err = db.GetApplication(ctx, "bench", "web"); err != nil {
 		b.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func (fb *flowBench) flow(ctx context.Context) error {
 func BenchmarkFlow(b *testing.B) {
 	fb := newFlowBench(b)
 	ctx := context.Background()
-	cpu := startCPU(b)
+	cpu := startCPU(b, fb.db)
 	for b.Loop() {
 		if err := fb.flow(ctx); err != nil {
 			b.Fatal(err)
@@ -225,7 +227,26 @@ func BenchmarkFlow(b *testing.B) {
 func BenchmarkFlowParallel(b *testing.B) {
 	fb := newFlowBench(b)
 	ctx := context.Background()
-	cpu := startCPU(b)
+	cpu := startCPU(b, fb.db)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := fb.flow(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	cpu.report()
+}
+
+// BenchmarkFlowParallel32 runs flows from 32 goroutines at once (16 per
+// GOMAXPROCS): many people verifying at the same time, each of their
+// requests waiting for its commit, as on a busy server.
+func BenchmarkFlowParallel32(b *testing.B) {
+	fb := newFlowBench(b)
+	ctx := context.Background()
+	cpu := startCPU(b, fb.db)
+	b.SetParallelism(32 / runtime.GOMAXPROCS(0))
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			if err := fb.flow(ctx); err != nil {
@@ -241,21 +262,30 @@ func BenchmarkFlowParallel(b *testing.B) {
 // collector included) the process spends per op. On a shared machine it
 // varies far less than the wall time per op, which waits for other
 // processes' CPU.
+// It also counts the store's writes and COMMITs (durable transactions,
+// each with its fsync) per op.
 type cpuMeter struct {
-	b     *testing.B
-	start time.Duration
+	b      *testing.B
+	db     *store.DB
+	start  time.Duration
+	writes store.WriteStats
 }
 
-func startCPU(b *testing.B) cpuMeter {
+func startCPU(b *testing.B, db *store.DB) cpuMeter {
 	b.ResetTimer()
-	return cpuMeter{b: b, start: processCPU(b)}
+	return cpuMeter{b: b, db: db, start: processCPU(b), writes: db.WriteStats()}
 }
 
-// report adds the metric cpu-ns/op.
+// report adds the metrics cpu-ns/op, writes/op and commits/op.
 func (m cpuMeter) report() {
-	if m.b.N > 0 {
-		m.b.ReportMetric(float64(processCPU(m.b)-m.start)/float64(m.b.N), "cpu-ns/op")
+	if m.b.N == 0 {
+		return
 	}
+	n := float64(m.b.N)
+	m.b.ReportMetric(float64(processCPU(m.b)-m.start)/n, "cpu-ns/op")
+	w := m.db.WriteStats()
+	m.b.ReportMetric(float64(w.Writes-m.writes.Writes)/n, "writes/op")
+	m.b.ReportMetric(float64(w.Commits-m.writes.Commits)/n, "commits/op")
 }
 
 func processCPU(b *testing.B) time.Duration {

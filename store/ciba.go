@@ -82,7 +82,7 @@ func (db *DB) CreateCIBARequest(ctx context.Context, r tandem.CIBARequest) error
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = db.Now()
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		wsID, err := workspaceID(ctx, tx, r.Workspace, map[string]string{})
 		if err != nil {
 			return err
@@ -166,7 +166,7 @@ func (db *DB) loadCIBA(ctx context.Context, where string, arg any, what string) 
 func (db *DB) PollCIBA(ctx context.Context, idHash []byte, now time.Time) (bool, int, error) {
 	var tooEarly bool
 	var interval int
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var last sql.NullInt64
 		err := tx.QueryRowContext(ctx, `SELECT interval_s, last_poll_at FROM ciba_requests WHERE id_hash = $1`,
 			idHash).Scan(&interval, &last)
@@ -197,7 +197,7 @@ func (db *DB) GrantCIBA(ctx context.Context, g tandem.CIBAGrant) error {
 	if err := checkGrant(&g, db.Now()); err != nil {
 		return err
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error { return grantCIBA(ctx, tx, g) })
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return grantCIBA(ctx, tx, g) })
 	if err != nil {
 		if tandem.ErrorCode(err) != tandem.EINTERNAL {
 			return err

@@ -47,7 +47,7 @@ func (db *DB) PutSecret(ctx context.Context, appID, clientID string, secretHash 
 	if len(secretHash) == 0 {
 		return tandem.Errorf(tandem.EINVALID, "secret hash is required")
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var cur sql.NullString
 		err := tx.QueryRowContext(ctx, `SELECT client_id FROM applications WHERE id = $1`, appID).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {

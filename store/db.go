@@ -18,6 +18,8 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -50,6 +52,14 @@ type DB struct {
 	// migrations checks for pending migrations on the reader, for Ready.
 	migrations *goose.Provider
 	logger     *slog.Logger
+
+	// The group commit of writes, see groupcommit.go.
+	writes     chan *writeReq // to the writer goroutine
+	closed     chan struct{}  // closed by Close
+	writerDone chan struct{}  // closed when the writer goroutine ends
+	closeOnce  sync.Once
+	committed  atomic.Uint64 // writes committed
+	commits    atomic.Uint64 // COMMITs that succeeded
 }
 
 // Open opens the database named by dsn and migrates its schema up.
@@ -69,11 +79,13 @@ func Open(ctx context.Context, dsn string, logger *slog.Logger) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{Now: time.Now, logger: logger}
+	db := &DB{Now: time.Now, logger: logger, writes: make(chan *writeReq), closed: make(chan struct{}), writerDone: make(chan struct{})}
 	if err := db.openSQLite(ctx, path); err != nil {
+		close(db.writerDone)
 		db.Close()
 		return nil, err
 	}
+	go db.runWriter()
 	return db, nil
 }
 
@@ -214,8 +226,16 @@ func (db *DB) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database. Calls after the first do nothing.
+// Close closes the database. A write batch that runs is finished first;
+// writes that did not start fail. Calls after the first do nothing.
 func (db *DB) Close() error {
+	first := false
+	db.closeOnce.Do(func() { first = true })
+	if !first {
+		return nil
+	}
+	close(db.closed)
+	<-db.writerDone
 	var errs []error
 	if db.reader != nil && db.reader != db.writer {
 		errs = append(errs, db.reader.Close())
@@ -224,34 +244,6 @@ func (db *DB) Close() error {
 		errs = append(errs, db.writer.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// write runs fn in a write transaction and commits it when fn returns nil.
-// On SQLite the transaction begins with BEGIN IMMEDIATE on the single writer
-// connection, so fn must not use db.writer or db.reader itself.
-func (db *DB) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// read runs fn in a read-only transaction, so that it sees one snapshot.
-func (db *DB) read(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // newID returns a random identifier: 16 bytes in hex.

@@ -171,7 +171,7 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 		return nil
 	}
 
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if u != nil {
 			if err := u.write(ctx, tx); err != nil {
 				return err
@@ -505,7 +505,7 @@ func (db *DB) CreatePairing(ctx context.Context, p tandem.Pairing) error {
 	if p.CreatedAt.IsZero() {
 		p.CreatedAt = db.Now()
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM verifications WHERE id = $1`, p.VerificationID); err != nil {
 			return err
 		} else if !ok {
@@ -539,7 +539,7 @@ func (db *DB) UsePairing(ctx context.Context, hash []byte, now time.Time) (*tand
 	}
 	p := tandem.Pairing{Hash: bytes.Clone(hash)}
 	var created, expires int64
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `UPDATE pairings SET used_at = $2 WHERE hash = $1 AND used_at IS NULL
 			RETURNING verification_id, step, created_at, expires_at`, hash, millis(now)).
 			Scan(&p.VerificationID, &p.Step, &created, &expires)
@@ -575,7 +575,7 @@ func (db *DB) CreateChallenge(ctx context.Context, c tandem.Challenge) error {
 	if c.VerificationID != "" {
 		vid = c.VerificationID
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, sweepChallengesQuery, millis(now.Add(-challengeRetention)), challengeSweep); err != nil {
 			return fmt.Errorf("delete expired challenges: %w", err)
 		}
@@ -614,7 +614,7 @@ func (db *DB) UseChallenge(ctx context.Context, value, credID string, now time.T
 	c := tandem.Challenge{Value: value, CredID: credID}
 	var vid sql.NullString
 	var expires int64
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `UPDATE challenges SET used_at = $3
 			WHERE value = $1 AND cred_id = $2 AND used_at IS NULL
 			RETURNING verification_id, expires_at`, value, credID, millis(now)).Scan(&vid, &expires)

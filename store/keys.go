@@ -76,7 +76,7 @@ func (db *DB) PutKey(ctx context.Context, k tandem.SigningKey) error {
 	if !k.RetireAt.IsZero() {
 		retire = millis(k.RetireAt)
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		wsID, err := workspaceID(ctx, tx, k.Workspace, map[string]string{})
 		if err != nil {
 			return err
@@ -106,7 +106,7 @@ func (db *DB) PutKey(ctx context.Context, k tandem.SigningKey) error {
 // RetireKeys schedules the retirement of a workspace's keys other than
 // keepKID, as tandem.KeyStore documents.
 func (db *DB) RetireKeys(ctx context.Context, workspace, keepKID string, retireAt time.Time) error {
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		wsID, err := workspaceID(ctx, tx, workspace, map[string]string{})
 		if err != nil {
 			return err

@@ -125,7 +125,7 @@ func (db *DB) ClaimDue(ctx context.Context, now time.Time, limit int, lease time
 		return items, nil
 	}
 	until := millis(now.Add(lease))
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE id IN (SELECT id FROM outbox
 			WHERE status = 'delivered' AND delivered_at < $1 ORDER BY delivered_at LIMIT $2)`,
 			millis(now.Add(-outboxRetention)), outboxSweep); err != nil {
@@ -193,7 +193,7 @@ func (db *DB) MarkDead(ctx context.Context, id, lastError string) error {
 // markOutbox runs the update query (whose $1 is the id) and returns
 // ENOTFOUND when it changed nothing because there is no such item.
 func (db *DB) markOutbox(ctx context.Context, id, query string, args ...any) error {
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, query, append([]any{id}, args...)...)
 		if err := oneRow(r, err); err != errNoRow {
 			return err
@@ -246,7 +246,7 @@ func (db *DB) ListDead(ctx context.Context, workspace string) ([]tandem.OutboxIt
 // workspace has no such item; ECONFLICT when the item is not dead.
 func (db *DB) Redeliver(ctx context.Context, workspace, id, url string, now time.Time) (*tandem.OutboxItem, error) {
 	var it tandem.OutboxItem
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
 		it, err = scanOutbox(tx.QueryRowContext(ctx, `SELECT `+outboxColumns+`
 			FROM outbox o JOIN workspaces w ON w.id = o.workspace_id
@@ -286,7 +286,7 @@ func (db *DB) PutWebhookSecret(ctx context.Context, appID string, secret []byte,
 	if len(secret) == 0 {
 		return tandem.Errorf(tandem.EINVALID, "webhook secret is required")
 	}
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if ok, err := exists(ctx, tx, `SELECT COUNT(*) FROM applications WHERE id = $1`, appID); err != nil {
 			return err
 		} else if !ok {

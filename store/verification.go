@@ -91,7 +91,7 @@ func (db *DB) CreateVerification(ctx context.Context, v *tandem.Verification, au
 		return err
 	}
 
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		// Two statements rather than INSERT ... SELECT: PostgreSQL would
 		// type the parameters of a SELECT list as text.
 		var wsID string
@@ -288,7 +288,7 @@ func (db *DB) UpdateVerification(ctx context.Context, v *tandem.Verification, au
 	if err != nil {
 		return err
 	}
-	err = db.write(ctx, func(tx *sql.Tx) error {
+	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		if err := u.write(ctx, tx); err != nil {
 			return err
 		}
@@ -574,7 +574,7 @@ func (db *DB) AddAudit(ctx context.Context, events ...tandem.AuditEvent) error {
 	if err != nil {
 		return err
 	}
-	err = db.write(ctx, func(tx *sql.Tx) error { return insertAudit(ctx, tx, events) })
+	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error { return insertAudit(ctx, tx, events) })
 	if err != nil {
 		return fmt.Errorf("add audit events: %w", err)
 	}

@@ -81,7 +81,7 @@ func (db *DB) ApplyWorkspace(ctx context.Context, doc tandem.WorkspaceDoc, ifVer
 		return nil, tandem.Errorf(tandem.EINVALID, "workspace name is required")
 	}
 	var res *tandem.ApplyResult
-	err := db.write(ctx, func(tx *sql.Tx) (err error) {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
 		res, err = applyWorkspace(ctx, tx, doc, ifVersion, millis(db.Now()))
 		return err
 	})
@@ -235,7 +235,7 @@ func applyChange(ctx context.Context, tx *sql.Tx, table string, c tandem.Change,
 // DeleteWorkspace removes the named workspace with its applications,
 // workflows and secrets, or returns an ENOTFOUND error.
 func (db *DB) DeleteWorkspace(ctx context.Context, name string) error {
-	err := db.write(ctx, func(tx *sql.Tx) error {
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		r, err := tx.ExecContext(ctx, `DELETE FROM workspaces WHERE name = $1`, name)
 		return oneRow(r, err)
 	})
