@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -334,5 +335,116 @@ func TestAppDeny(t *testing.T) {
 	d.waitDesktop(t, "failed")
 	if res := d.result(t); res["status"] != "failed" || res["prompt_success"] == "true" {
 		t.Errorf("result %v; want a failed verification", res)
+	}
+
+	// The service worker controls the app and caches its shell, under a
+	// versioned name, and nothing of the device protocol.
+	type swState struct {
+		Scope      string   `json:"scope"`
+		Controlled bool     `json:"controlled"`
+		Caches     []string `json:"caches"`
+		Paths      []string `json:"paths"`
+	}
+	sw, err := chromedp.Run(pctx, chromedp.Evaluate[swState](`(async () => {
+  const reg = await navigator.serviceWorker.ready;
+  for (let i = 0; i < 50 && !navigator.serviceWorker.controller; i++) await new Promise(r => setTimeout(r, 100));
+  const names = await caches.keys();
+  const paths = [];
+  for (const n of names) for (const r of await (await caches.open(n)).keys()) paths.push(new URL(r.url).pathname);
+  return {scope: reg.scope, controlled: !!navigator.serviceWorker.controller, caches: names, paths};
+})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("phone: read the service worker: %v", err)
+	}
+	if sw.Scope != srv.base+"/app/" || !sw.Controlled || len(sw.Caches) != 1 || !regexp.MustCompile(`^tandem-app-[0-9a-f]{16}$`).MatchString(sw.Caches[0]) {
+		t.Errorf("service worker %+v; want scope %s/app/, controlling the page, one cache tandem-app-VERSION", sw, srv.base)
+	}
+	if !contains(sw.Paths, "/app/") || !contains(sw.Paths, "/app/app.js") || !contains(sw.Paths, "/app/vendor/jsqr/jsQR.js") {
+		t.Errorf("cached %v; want the app's shell", sw.Paths)
+	}
+	for _, p := range sw.Paths {
+		if !strings.HasPrefix(p, "/app/") {
+			t.Errorf("the service worker cached %s, outside the app", p)
+		}
+	}
+}
+
+const appPushWorkspace = `{"name": "shop",
+ "applications": [
+   {"name": "checkout", "verification_way": "web", "workflow": "enrol"},
+   {"name": "signin", "verification_way": "web", "workflow": "login"},
+   {"name": "phone", "verification_way": "mobile", "workflow": "register", "mobile": {"notification": "qr"}},
+   {"name": "phone-push", "verification_way": "mobile", "workflow": "confirm", "mobile": {"notification": "push"}}],
+ "workflows": [
+   {"name": "enrol", "modules": [
+     {"type": "web_to_device", "display_name": "Continue on your phone", "configs": {"device_application": "phone"}}]},
+   {"name": "register", "modules": [
+     {"type": "device_register", "display_name": "Register this phone"}]},
+   {"name": "login", "modules": [
+     {"type": "web_to_device", "display_name": "Confirm on your phone", "configs": {"device_application": "phone-push", "number_prompt": true}}]},
+   {"name": "confirm", "modules": [
+     {"type": "number_prompt", "display_name": "Type the number", "configs": {"mode": "type"}}]}]}`
+
+// TestAppInboxPrompt: the app registers the phone (a QR hand-over whose
+// step is device_register), then a push-mode verification of the same user
+// reaches the app through its inbox (no push service: the app long-polls
+// the inbox while it is open). The person continues, types the page's
+// number on the app's keypad, and the page completes.
+func TestAppInboxPrompt(t *testing.T) {
+	srv := startServer(t)
+	d := openDesktop(t, srv, appPushWorkspace, nil)
+	pctx := newAppPhone(t, srv, "", 12.94739, 80.24207, 10)
+	register := chromedp.CSS(sessionView + ` button[type="submit"]`)
+	phoneDo(t, pctx, "register the phone",
+		chromedp.Navigate(d.qrURL),
+		chromedp.WaitVisible(register),
+		chromedp.Click(register),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-view="result"][data-status="passed"]`)),
+		chromedp.Click(chromedp.CSS(`main[data-view="result"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#scan`)))
+	d.waitDesktop(t, "completed")
+	if res := d.result(t); res["device_registered"] != "true" {
+		t.Fatalf("registration result %v", res)
+	}
+
+	var cred struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	srv.do(t, http.MethodPost, "/admin/v1/workspaces/shop/applications/signin/secrets", srv.admin, "", http.StatusCreated, &cred)
+	client := func(r *http.Request) { r.SetBasicAuth(cred.ClientID, cred.ClientSecret) }
+	var created struct {
+		RequestID string `json:"request_id"`
+		URL       string `json:"url"`
+	}
+	srv.do(t, http.MethodPost, "/v1/verifications", client, `{"user_id": "mark@gmail.com", "allow_new_device": false}`, http.StatusCreated, &created)
+	if err := chromedp.Do(d.bctx, chromedp.Navigate(created.URL)); err != nil {
+		t.Fatalf("desktop: open the sign-in: %v", err)
+	}
+	accept := chromedp.CSS(`main[data-view="home"] article.prompt button.primary`)
+	phoneDo(t, pctx, "continue the waiting prompt",
+		chromedp.WaitVisible(accept),
+		chromedp.Click(accept),
+		chromedp.WaitVisible(chromedp.CSS(sessionView+` .keypad`)))
+	shown, err := readText(d.bctx, `.big-number`)
+	if err != nil {
+		t.Fatalf("desktop: read the number: %v", err)
+	}
+	shown = strings.TrimSpace(shown)
+	var keys []chromedp.Action[chromedp.Void]
+	for _, digit := range shown {
+		keys = append(keys, chromedp.Click(chromedp.CSS(`.keypad button[aria-label="`+string(digit)+`"]`)))
+	}
+	keys = append(keys,
+		chromedp.Click(chromedp.CSS(sessionView+` button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-view="result"][data-status="passed"]`)))
+	phoneDo(t, pctx, "type the number on the keypad", keys...)
+	if err := chromedp.Do(d.bctx, chromedp.WaitVisible(chromedp.CSS(`[data-status="completed"]`))); err != nil {
+		t.Fatalf("desktop: the sign-in did not complete by itself: %v", err)
+	}
+	var res map[string]string
+	srv.do(t, http.MethodGet, "/v1/verifications/"+created.RequestID+"/result", client, "", http.StatusOK, &res)
+	if res["prompt_success"] != "true" || res["status"] != "completed" {
+		t.Errorf("sign-in result %v; want prompt_success true", res)
 	}
 }
