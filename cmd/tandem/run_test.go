@@ -483,6 +483,10 @@ func TestRunRefuses(t *testing.T) {
 		{name: "NegativeGrace", args: []string{"serve", "-secret-grace", "-1h"}, usage: true, msg: "-secret-grace must not be negative"},
 		{name: "BadPublicURL", args: []string{"serve", "-addr", "127.0.0.1:0", "-public-url", "ftp://example.com"}, usage: true, msg: "-public-url"},
 		{name: "ApplyWithoutFile", args: []string{"apply"}, usage: true, msg: "apply: -f FILE is required"},
+		{name: "BadRate", args: []string{"serve", "-rate-limit-app", "100"}, usage: true, msg: `invalid value "100" for flag -rate-limit-app: "100" is not a rate: write COUNT/UNIT:BURST`},
+		{name: "BadRateFromEnv", args: []string{"serve"}, env: map[string]string{"TANDEM_RATE_LIMIT_USER": "10/m:0"}, usage: true, msg: "the burst must be a whole number from 1"},
+		{name: "BadExemptNetwork", args: []string{"serve"}, env: map[string]string{"TANDEM_RATE_LIMIT_EXEMPT": "127.0.0.0/8,10.0.0.0/33"}, usage: true, msg: `"10.0.0.0/33" is not a network`},
+		{name: "NegativeLockout", args: []string{"serve", "-addr", "127.0.0.1:0", "-auth-lockout-failures", "-1"}, usage: true, msg: "must not be negative"},
 		{name: "NoSecretKey", args: []string{"serve", "-addr", "127.0.0.1:0"}, env: map[string]string{"TANDEM_SECRET_KEY": ""}, usage: true, msg: errSecretRequired, dbNotExist: true},
 		{name: "ShortSecretKey", args: []string{"serve", "-addr", "127.0.0.1:0", "-secret-key", "short"}, usage: true, msg: "-secret-key must be at least 32 characters", dbNotExist: true},
 		{name: "ShortSecretKeyFile", args: []string{"serve", "-addr", "127.0.0.1:0"}, env: map[string]string{"TANDEM_SECRET_KEY": "", "TANDEM_SECRET_KEY_FILE": short}, usage: true, msg: "-secret-key must be at least 32 characters", dbNotExist: true},
@@ -569,6 +573,44 @@ func golden(t *testing.T, path, got string) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("%s differs (-want +got; run go test -update if the change is intended):\n%s", path, diff)
+	}
+}
+
+// TestServeRateLimits checks the limits' flags end to end: a 429 with
+// Retry-After from the limit a flag set, its count in /metrics, and the
+// exempt networks.
+func TestServeRateLimits(t *testing.T) {
+	tests := []struct {
+		name    string
+		extra   []string
+		limited bool
+	}{
+		{"limited", nil, true},
+		{"exempt", []string{"-rate-limit-exempt", "10.0.0.0/8,127.0.0.0/8"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"serve", "-addr", "127.0.0.1:0", "-db", sqliteDSN(t), "-rate-limit-api", "1/m:2"}, tt.extra...)
+			s := start(t, args, env(nil))
+			var last response
+			for range 3 {
+				last = get(t, s.url+"/openapi.json", "")
+			}
+			if !tt.limited {
+				if last.status != http.StatusOK {
+					t.Fatalf("third request from an exempt address: %d %s", last.status, last.body)
+				}
+				return
+			}
+			if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") != "60" ||
+				!strings.Contains(last.body, "Too many requests from this address; retry in 60 seconds.") {
+				t.Fatalf("third request: %d, Retry-After %q, body %s", last.status, last.header.Get("Retry-After"), last.body)
+			}
+			m := get(t, s.url+"/metrics", "")
+			if want := `tandem_rate_limited_total{limit="address",surface="integrator"} 1`; !strings.Contains(m.body, want) {
+				t.Errorf("/metrics does not contain %s:\n%s", want, m.body)
+			}
+		})
 	}
 }
 
