@@ -63,14 +63,13 @@ async function viewHome(note = '') {
   const regs = (await store.listRegistrations()).filter((r) => r.server === base);
   const pasteInput = h('input', { id: 'paste-link', name: 'link', type: 'url', inputmode: 'url', autocomplete: 'off', spellcheck: false, placeholder: `${base}/d/\u2026`, required: true });
   const paste = h('form', {
-    class: 'paste', novalidate: true,
+    class: 'paste', noValidate: true,
     onsubmit: (e) => { e.preventDefault(); if (pasteInput.value.trim()) pairWith(pasteInput.value); else pasteInput.focus(); },
   },
   h('label', { for: 'paste-link' }, 'No camera? Paste the link shown under the code'),
   pasteInput,
   h('button', { type: 'submit', class: 'secondary' }, 'Continue with this link'));
   promptsBox = h('section', { class: 'prompts', 'aria-label': 'Waiting for you', 'aria-live': 'polite' });
-  renderPrompts();
   show(main,
     h('h2', {}, 'Confirm it\u2019s you'),
     note ? h('p', { class: 'note', role: 'status' }, note) : null,
@@ -80,6 +79,8 @@ async function viewHome(note = '') {
     paste,
     h('button', { type: 'button', class: 'link', id: 'devices', onclick: () => viewDevices() },
       regs.length ? `This phone\u2019s registrations (${regs.length})` : 'This phone\u2019s registrations'));
+  renderPrompts();
+  openWanted();
 }
 
 function renderPrompts() {
@@ -429,11 +430,10 @@ function startPoller(reg) {
         for (const [vid, p] of prompts) if (p.reg.credId === reg.credId) prompts.delete(vid);
         for (const p of r.prompts || []) prompts.set(p.verification_id, { prompt: p, reg });
         renderPrompts();
-        if (wantedPrompt && prompts.has(wantedPrompt) && !busy && main.dataset.view === 'home') {
-          const vid = wantedPrompt;
-          wantedPrompt = '';
-          acceptPrompt(prompts.get(vid).reg, vid, false);
-        }
+        openWanted();
+        // The inbox answers at once while a prompt waits: do not ask
+        // again at once.
+        if ((r.prompts || []).length) await sleep(3000);
       } catch (e) {
         if (e.code === 'device_revoked' || e.code === 'unknown_credential') {
           reg.state = 'revoked';
@@ -451,6 +451,15 @@ function startPoller(reg) {
 function stopPoller(credId) {
   const c = pollers.get(credId);
   if (c) c.stopped = true;
+}
+
+// openWanted accepts the prompt a notification asked to open, once the
+// inbox has it and the app shows its start screen.
+function openWanted() {
+  if (!wantedPrompt || !prompts.has(wantedPrompt) || busy || main.dataset.view !== 'home') return;
+  const vid = wantedPrompt;
+  wantedPrompt = '';
+  acceptPrompt(prompts.get(vid).reg, vid, false);
 }
 
 // acceptPrompt takes a push-mode prompt; with deny, "this wasn't me":
@@ -541,11 +550,7 @@ async function start() {
     navigator.serviceWorker.addEventListener('message', (e) => {
       if (e.data && e.data.type === 'prompt' && typeof e.data.verification_id === 'string') {
         wantedPrompt = e.data.verification_id;
-        if (prompts.has(wantedPrompt) && !busy) {
-          const vid = wantedPrompt;
-          wantedPrompt = '';
-          acceptPrompt(prompts.get(vid).reg, vid, false);
-        }
+        openWanted();
       }
     });
   }

@@ -100,7 +100,7 @@ export function stepForm(step, { onAnswer, onDeny, busy }) {
   // A step whose only answer is one choice is answered by tapping an
   // option: big buttons. Otherwise choices are radio groups.
   const onlyChoice = named.length === 1 && named[0].kind === 'choice';
-  const form = h('form', { class: 'step', novalidate: true, 'aria-labelledby': 'step-title' });
+  const form = h('form', { class: 'step', noValidate: true, 'aria-labelledby': 'step-title' });
   const items = [];
   if (step.error) items.push(h('p', { class: 'error', role: 'alert', id: 'step-error' }, step.error));
   for (const n of nodes) {

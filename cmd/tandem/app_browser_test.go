@@ -448,3 +448,46 @@ func TestAppInboxPrompt(t *testing.T) {
 		t.Errorf("sign-in result %v; want prompt_success true", res)
 	}
 }
+
+const appPANWorkspace = `{"name": "shop",
+ "applications": [
+   {"name": "checkout", "verification_way": "web", "workflow": "login"},
+   {"name": "phone", "verification_way": "mobile", "workflow": "on-phone"}],
+ "workflows": [
+   {"name": "login", "modules": [
+     {"type": "web_to_device", "display_name": "Continue on your phone", "configs": {"device_application": "phone"}}]},
+   {"name": "on-phone", "modules": [
+     {"type": "verify_pan", "display_name": "Your PAN"}]}]}`
+
+// TestAppInputStep: a text field on the phone (verify_pan): a malformed
+// value comes back with the server's message next to the field; a
+// lower-case PAN is upper-cased as typed and accepted.
+func TestAppInputStep(t *testing.T) {
+	srv := startServer(t)
+	d := openDesktop(t, srv, appPANWorkspace, nil)
+	pctx := newAppPhone(t, srv, "", 12.94739, 80.24207, 10)
+	field := chromedp.CSS(sessionView + ` input[name="pan_number"]`)
+	submit := chromedp.CSS(sessionView + ` button[type="submit"]`)
+	phoneDo(t, pctx, "answer a malformed PAN",
+		chromedp.Navigate(d.qrURL),
+		chromedp.WaitVisible(field),
+		chromedp.SendKeys(field, "abcpe12"),
+		chromedp.Click(submit),
+		chromedp.WaitVisible(chromedp.CSS(sessionView+` .error`)))
+	errText, _ := chromedp.Run(pctx, chromedp.Text(chromedp.CSS(sessionView+` .error`)))
+	if !strings.Contains(errText, "10 characters") {
+		t.Errorf("the phone shows the error %q; want the server's message about the PAN's form", errText)
+	}
+	typed, _ := chromedp.Run(pctx, chromedp.Evaluate[string](`(() => { const f = document.querySelector('input[name="pan_number"]'); f.value = ''; return f.value; })()`))
+	if typed != "" {
+		t.Fatalf("clear the field: %q", typed)
+	}
+	phoneDo(t, pctx, "answer the PAN",
+		chromedp.SendKeys(field, "abcpe1234f"),
+		chromedp.Click(submit),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-view="result"][data-status="passed"]`)))
+	d.waitDesktop(t, "completed")
+	if res := d.result(t); res["pan_number"] != "ABCPE1234F" || res["pan_verified"] != "true" {
+		t.Errorf("result %v; want pan_number ABCPE1234F", res)
+	}
+}
