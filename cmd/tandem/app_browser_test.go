@@ -491,3 +491,50 @@ func TestAppInputStep(t *testing.T) {
 		t.Errorf("result %v; want pan_number ABCPE1234F", res)
 	}
 }
+
+// TestAppParsesLinksAsTheGoClient: the app's parsePairingURL (proto.js)
+// splits pairing links as authenticator.ParseQRURL does, and refuses the
+// same malformed ones; it also takes the app's own #pair= address.
+func TestAppParsesLinksAsTheGoClient(t *testing.T) {
+	srv := startServer(t)
+	pctx := newPhoneBrowser(t, "")
+	phoneDo(t, pctx, "open the app", chromedp.Navigate(srv.base+"/app/"), chromedp.WaitVisible(chromedp.CSS(`#scan`)))
+	type parsed struct {
+		Base  string `json:"base"`
+		Token string `json:"token"`
+		Err   bool   `json:"err"`
+	}
+	for _, link := range []string{
+		"https://tandem.example.com/d/p7Vd2kQ9xYbN3rT5wZ8cA1fH4jL6mP0sU2vX5yB7eG9",
+		"https://Tandem.Example.com:8443/tandem/d/abc_-09",
+		"http://127.0.0.1:8080/d/xyz",
+		"  https://tandem.example.com/d/abc  ",
+		"https://tandem.example.com/d/",
+		"https://tandem.example.com/x/abc",
+		"https://tandem.example.com/d/a/b",
+		"https://tandem.example.com/d/abc?x=1",
+		"https://tandem.example.com/d/abc#frag",
+		"https://user@tandem.example.com/d/abc",
+		"ftp://tandem.example.com/d/abc",
+		"not a link",
+	} {
+		t.Run(url.PathEscape(link), func(t *testing.T) {
+			got, err := chromedp.Run(pctx, chromedp.Evaluate[parsed](fmt.Sprintf(`import('./proto.js').then(m => { try { return m.parsePairingURL(%q); } catch (e) { return {err: true}; } })`, link), chromedp.EvalAwaitPromise))
+			if err != nil {
+				t.Fatal(err)
+			}
+			base, token, gerr := authenticator.ParseQRURL(link)
+			want := parsed{Base: base, Token: token, Err: gerr != nil}
+			if gerr != nil {
+				want = parsed{Err: true}
+			}
+			if got != want {
+				t.Errorf("app: %+v; Go client: %+v", got, want)
+			}
+		})
+	}
+	got, err := chromedp.Run(pctx, chromedp.Evaluate[parsed](`import('./proto.js').then(m => m.parsePairingURL('https://tandem.example.com/tandem/app/#pair=abc'))`, chromedp.EvalAwaitPromise))
+	if err != nil || got != (parsed{Base: "https://tandem.example.com/tandem", Token: "abc"}) {
+		t.Errorf("the app's own address: %+v, %v", got, err)
+	}
+}
