@@ -8,24 +8,18 @@ import (
 	"testing"
 )
 
-// benchServer starts a server for load runs: exempt from the per-address
-// limits where the server has that flag.
+// benchServer starts a server for load runs, exempt from the per-address
+// limits.
 func benchServer(t *testing.T) *testServer {
 	t.Helper()
-	var extra []string
-	if fs, _ := serveFlags("serve", false); fs.Lookup("rate-limit-exempt") != nil {
-		extra = append(extra, "-rate-limit-exempt", "127.0.0.0/8")
-	}
-	return startServer(t, extra...)
+	return startServer(t, "-rate-limit-exempt", "127.0.0.0/8")
 }
 
 // runBenchJSON runs `tandem bench -json` with args against srv and decodes
 // its report.
 func runBenchJSON(t *testing.T, srv *testServer, args ...string) map[string]any {
 	t.Helper()
-	// Spread the virtual users over loopback addresses, as people come
-	// from many addresses; the server's per-address limits then hold.
-	args = append([]string{"bench", "-url", srv.base, "-admin-token", srv.adminToken, "-json", "-warmup", "0s", "-sources", "200"}, args...)
+	args = append([]string{"bench", "-url", srv.base, "-admin-token", srv.adminToken, "-json", "-warmup", "0s"}, args...)
 	var out, errOut syncBuffer
 	if err := Run(t.Context(), args, &out, &errOut, func(string) string { return "" }); err != nil {
 		t.Fatalf("tandem %s: %v\nstderr:\n%s", strings.Join(args, " "), err, errOut.String())
@@ -128,7 +122,11 @@ func TestBenchAgainstServer(t *testing.T) {
 	})
 	t.Run("waiters", func(t *testing.T) {
 		// The server runs in this process.
-		rep := runBenchJSON(t, srv, "-waiters", "50", "-c", "2", "-duration", "2s", "-server-pid", strconv.Itoa(os.Getpid()))
+		// From four loopback addresses (127.0.0.1 to 127.0.0.4).
+		rep := runBenchJSON(t, srv, "-waiters", "50", "-c", "2", "-duration", "2s", "-sources", "4", "-server-pid", strconv.Itoa(os.Getpid()))
+		if n := num(t, rep, "sources"); n != 4 {
+			t.Errorf("sources = %v, want 4", n)
+		}
 		checkFlows(t, rep)
 		if n := num(t, rep, "waiters.held"); n != 50 {
 			t.Errorf("waiters.held = %v, want 50; %v", n, rep["waiters"])
