@@ -24,7 +24,9 @@ import (
 	"testing"
 
 	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/serviceworker"
 	"github.com/chromedp/chromedp"
 
 	"github.com/tandem-id/tandem/authenticator"
@@ -536,5 +538,81 @@ func TestAppParsesLinksAsTheGoClient(t *testing.T) {
 	got, err := chromedp.Run(pctx, chromedp.Evaluate[parsed](`import('./proto.js').then(m => m.parsePairingURL('https://tandem.example.com/tandem/app/#pair=abc'))`, chromedp.EvalAwaitPromise))
 	if err != nil || got != (parsed{Base: "https://tandem.example.com/tandem", Token: "abc"}) {
 		t.Errorf("the app's own address: %+v, %v", got, err)
+	}
+}
+
+// TestAppPushNotification: a Web Push message, delivered to the app's
+// service worker through the DevTools protocol (no push service is
+// contacted), shows a notification with the push's title and body that
+// names the waiting verification, and nothing else of the push. The
+// permission is granted here, so the app has nothing to ask; it never
+// subscribes by itself.
+func TestAppPushNotification(t *testing.T) {
+	srv := startServer(t)
+	pctx := newPhoneBrowser(t, "")
+	origin, _ := url.Parse(srv.base)
+	if _, err := chromedp.CallBrowser(pctx, browser.SetPermission, browser.SetPermissionParams{
+		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted, Origin: origin.Scheme + "://" + origin.Host,
+	}); err != nil {
+		t.Fatalf("phone: grant notifications: %v", err)
+	}
+	regs := make(chan serviceworker.RegistrationID, 16)
+	if err := chromedp.Listen(pctx, func(ev any) {
+		if e, ok := ev.(*serviceworker.EventWorkerRegistrationUpdated); ok {
+			for _, r := range e.Registrations {
+				if r.ScopeURL == srv.base+"/app/" && !r.IsDeleted {
+					select {
+					case regs <- r.RegistrationID:
+					default:
+					}
+				}
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(pctx, serviceworker.Enable, cdp.Empty{}); err != nil {
+		t.Fatalf("phone: enable the service worker domain: %v", err)
+	}
+	phoneDo(t, pctx, "open the app", chromedp.Navigate(srv.base+"/app/"), chromedp.WaitVisible(chromedp.CSS(`#scan`)))
+	if _, err := chromedp.Run(pctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(() => true)`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("phone: service worker: %v", err)
+	}
+	var reg serviceworker.RegistrationID
+	select {
+	case reg = <-regs:
+	case <-pctx.Done():
+		t.Fatal("phone: no service worker registration for /app/")
+	}
+	if _, err := chromedp.Call(pctx, serviceworker.DeliverPushMessage, serviceworker.DeliverPushMessageParams{
+		Origin: srv.base, RegistrationID: reg, Data: `{"verification_id":"0b7e3f52-9c1d-4e8a-a5b6-3f2e1d0c9b8a","title":"Sign in to shop","body":"Confirm it on this phone"}`,
+	}); err != nil {
+		t.Fatalf("phone: deliver a push: %v", err)
+	}
+	type note struct {
+		Title string `json:"title"`
+		Body  string `json:"body"`
+		Tag   string `json:"tag"`
+		VID   string `json:"vid"`
+	}
+	notes, err := chromedp.Run(pctx, chromedp.Evaluate[[]note](`(async () => {
+  const reg = await navigator.serviceWorker.ready;
+  for (let i = 0; i < 50; i++) {
+    const ns = await reg.getNotifications();
+    if (ns.length) return ns.map(n => ({title: n.title, body: n.body, tag: n.tag, vid: n.data && n.data.verification_id}));
+    await new Promise(r => setTimeout(r, 100));
+  }
+  return [];
+})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("phone: read the notifications: %v", err)
+	}
+	want := note{Title: "Sign in to shop", Body: "Confirm it on this phone", Tag: "0b7e3f52-9c1d-4e8a-a5b6-3f2e1d0c9b8a", VID: "0b7e3f52-9c1d-4e8a-a5b6-3f2e1d0c9b8a"}
+	if len(notes) != 1 || notes[0] != want {
+		t.Errorf("notifications %+v; want one %+v", notes, want)
+	}
+	subscribed, err := chromedp.Run(pctx, chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(r => r.pushManager.getSubscription()).then(s => !!s)`, chromedp.EvalAwaitPromise))
+	if err != nil || subscribed {
+		t.Errorf("the app subscribed to push by itself (%v, %v)", subscribed, err)
 	}
 }
