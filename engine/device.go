@@ -82,7 +82,7 @@ func (e *Engine) expand(doc *tandem.WorkspaceDoc, wf *tandem.Workflow) ([]tandem
 }
 
 func handoverConfig(e *Engine, m tandem.ModuleInstance) (*webtodevice.Config, error) {
-	c, ferrs := e.Modules.DecodeConfig(m.Type, m.Configs)
+	c, ferrs := e.decodeConfig(m.Type, m.Configs)
 	if len(ferrs) > 0 {
 		return nil, fmt.Errorf("web_to_device config: %v", ferrs)
 	}
@@ -99,7 +99,7 @@ func (e *Engine) notification(ctx context.Context, v *tandem.Verification, i int
 	if err != nil {
 		return "", nil, err
 	}
-	ws, err := e.Store.GetWorkspace(ctx, v.Workspace)
+	ws, err := e.workspace(ctx, v.Workspace)
 	if err != nil {
 		return "", nil, err
 	}
@@ -218,6 +218,11 @@ func (e *Engine) Pair(ctx context.Context, compact, addr string) (*deviceproto.S
 		return nil, err
 	}
 	dev, err := e.Store.DeviceByThumbprint(ctx, v.Workspace, thumb)
+	stored := &tandem.Device{} // the phone as stored before this request; zero when it is not
+	if err == nil {
+		s := *dev
+		stored = &s
+	}
 	isNew := false
 	switch {
 	case tandem.ErrorCode(err) == tandem.ENOTFOUND:
@@ -246,7 +251,7 @@ func (e *Engine) Pair(ctx context.Context, compact, addr string) (*deviceproto.S
 	}
 	c := tandem.Commit{Verification: v, Devices: []*tandem.Device{dev}, Withdraw: v.ID}
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "paired", addr, now, map[string]any{"cred_id": dev.CredID, "new_device": isNew, "platform": dev.Platform}))
-	if err := e.runDevice(ctx, v, now, addr, &c); err != nil {
+	if err := e.runDevice(ctx, v, now, addr, &c, stored); err != nil {
 		return nil, err
 	}
 	if err := e.commit(ctx, c); err != nil {
@@ -393,6 +398,7 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 		return nil, e.deviceRefusal(ctx, v, claims.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "wrong_step", "This answer is for another step; read the session again."))
 	}
 	now := e.Now()
+	stored := *dev
 	dev.LastSeenAt, dev.UpdatedAt = now, now
 	c := tandem.Commit{Verification: v, Devices: []*tandem.Device{dev}}
 	if action == deviceproto.ActionDeny {
@@ -407,12 +413,12 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 	}
 	m := v.Modules[cur]
 	info, _ := e.Modules.Lookup(m.Type)
-	cfg, ferrs := e.Modules.DecodeConfig(m.Type, m.Configs)
+	cfg, ferrs := e.decodeConfig(m.Type, m.Configs)
 	if len(ferrs) > 0 || info.Device == nil {
 		return nil, fmt.Errorf("verification %s step %d: not a device step", v.ID, cur)
 	}
 	modState, _ := splitState(v.Steps[cur].State)
-	out, err := info.Device.Answer(ctx, e.deviceInput(ctx, v, cfg, now), modState, claims.Answer)
+	out, err := info.Device.Answer(ctx, e.deviceInput(ctx, v, cfg, now, &stored), modState, claims.Answer)
 	if err != nil {
 		return nil, fmt.Errorf("verification %s step %d (%s): %w", v.ID, cur, m.Type, err)
 	}
@@ -430,7 +436,7 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 		}
 		out = module.Outcome{Passed: false, Reason: "Too many attempts: " + out.Retry[0].Message}
 	}
-	if err := e.finishDeviceStep(ctx, v, cur, out, now, addr, &c); err != nil {
+	if err := e.finishDeviceStep(ctx, v, cur, out, now, addr, &c, &stored); err != nil {
 		return nil, err
 	}
 	if err := e.commit(ctx, c); err != nil {
@@ -458,8 +464,9 @@ func peekAction(compact string) (string, error) {
 }
 
 // finishDeviceStep records a device step's outcome, applies its effects
-// and runs on: the next device steps, then the web flow.
-func (e *Engine) finishDeviceStep(ctx context.Context, v *tandem.Verification, i int, out module.Outcome, now time.Time, addr string, c *tandem.Commit) error {
+// and runs on: the next device steps, then the web flow. stored is the
+// paired device as stored when the request began, as for deviceInput.
+func (e *Engine) finishDeviceStep(ctx context.Context, v *tandem.Verification, i int, out module.Outcome, now time.Time, addr string, c *tandem.Commit, stored *tandem.Device) error {
 	step := &v.Steps[i]
 	if out.Passed && out.Effects.Register != nil {
 		if msg, err := e.register(ctx, v, out.Effects.Register, now, c); err != nil {
@@ -484,7 +491,7 @@ func (e *Engine) finishDeviceStep(ctx context.Context, v *tandem.Verification, i
 	}
 	step.Status = tandem.StepPassed
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "step.passed", addr, now, map[string]any{"step": i, "type": step.Type}))
-	return e.runDevice(ctx, v, now, addr, c)
+	return e.runDevice(ctx, v, now, addr, c, stored)
 }
 
 // register makes the paired device an active device of the user, within
@@ -518,8 +525,9 @@ func (e *Engine) register(ctx context.Context, v *tandem.Verification, r *module
 
 // runDevice starts the next device steps of the running hand-over until
 // one needs the phone; when none is left, the hand-over passes and the web
-// flow goes on.
-func (e *Engine) runDevice(ctx context.Context, v *tandem.Verification, now time.Time, addr string, c *tandem.Commit) error {
+// flow goes on. stored is the paired device as stored when the request
+// began, as for deviceInput.
+func (e *Engine) runDevice(ctx context.Context, v *tandem.Verification, now time.Time, addr string, c *tandem.Commit, stored *tandem.Device) error {
 	for {
 		if v.Status.Terminal() {
 			return nil
@@ -541,11 +549,11 @@ func (e *Engine) runDevice(ctx context.Context, v *tandem.Verification, now time
 			continue
 		}
 		info, ok := e.Modules.Lookup(m.Type)
-		cfg, ferrs := e.Modules.DecodeConfig(m.Type, m.Configs)
+		cfg, ferrs := e.decodeConfig(m.Type, m.Configs)
 		if !ok || info.Device == nil || len(ferrs) > 0 {
 			return fmt.Errorf("verification %s step %d: %s cannot run on a device", v.ID, i, m.Type)
 		}
-		start, err := info.Device.Start(ctx, e.deviceInput(ctx, v, cfg, now))
+		start, err := info.Device.Start(ctx, e.deviceInput(ctx, v, cfg, now, stored))
 		if err != nil {
 			return fmt.Errorf("verification %s step %d (%s): start: %w", v.ID, i, m.Type, err)
 		}
@@ -553,7 +561,7 @@ func (e *Engine) runDevice(ctx context.Context, v *tandem.Verification, now time
 		step.State = joinState(start.State, start.Web)
 		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.started", addr, now, map[string]any{"step": i, "type": m.Type}))
 		if start.Outcome != nil {
-			if err := e.finishDeviceStep(ctx, v, i, *start.Outcome, now, addr, c); err != nil {
+			if err := e.finishDeviceStep(ctx, v, i, *start.Outcome, now, addr, c, stored); err != nil {
 				return err
 			}
 			return nil
@@ -631,13 +639,21 @@ func (e *Engine) handoverClaims(v *tandem.Verification, passed bool) {
 	}
 }
 
-func (e *Engine) deviceInput(ctx context.Context, v *tandem.Verification, cfg module.Config, now time.Time) module.DeviceInput {
+// deviceInput is what a device step's module gets. DeviceActive tells
+// whether the paired device was an active device of the user as stored
+// when the request began: stored is that device (a zero Device when it was
+// not stored yet), or nil to read it from the store now.
+func (e *Engine) deviceInput(ctx context.Context, v *tandem.Verification, cfg module.Config, now time.Time, stored *tandem.Device) module.DeviceInput {
 	in := module.DeviceInput{
 		VerificationID: v.ID, Workspace: v.Workspace, UserID: v.UserID, AllowNewDevice: v.AllowNewDevice,
 		Config: cfg, Claims: maps.Clone(v.Claims), Device: v.Device, Web: v.Web, Now: now,
 		History: userHistory{store: e.Store, workspace: v.Workspace, userID: v.UserID},
 	}
-	if v.Device.CredID != "" {
+	switch {
+	case v.Device.CredID == "":
+	case stored != nil:
+		in.DeviceActive = stored.CredID == v.Device.CredID && stored.State == tandem.DeviceActive && stored.UserID == v.UserID
+	default:
 		if d, err := e.Store.GetDevice(ctx, v.Device.CredID); err == nil {
 			in.DeviceActive = d.State == tandem.DeviceActive && d.UserID == v.UserID
 		}
@@ -694,7 +710,7 @@ func (e *Engine) session(ctx context.Context, v *tandem.Verification, credID, re
 	default:
 		m := v.Modules[i]
 		info, _ := e.Modules.Lookup(m.Type)
-		cfg, _ := e.Modules.DecodeConfig(m.Type, m.Configs)
+		cfg, _ := e.decodeConfig(m.Type, m.Configs)
 		modState, _ := splitState(v.Steps[i].State)
 		p := &deviceproto.Prompt{Index: i, Type: m.Type, DisplayName: m.DisplayName, Error: retryError}
 		if info.Device != nil {
@@ -938,12 +954,13 @@ func (e *Engine) Accept(ctx context.Context, compact, addr string) (*deviceproto
 		return nil, e.deviceRefusal(ctx, v, dev.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "handover_taken", "Another phone already answered this prompt."))
 	}
 	now := e.Now()
+	stored := *dev
 	dev.LastSeenAt, dev.UpdatedAt = now, now
 	v.Device = tandem.DeviceContext{CredID: dev.CredID, Platform: dev.Platform, PushType: dev.PushType, PushToken: dev.PushToken, Application: handoverApp(e, v, i), PairedAt: now}
 	c := tandem.Commit{Verification: v, Devices: []*tandem.Device{dev}, Withdraw: v.ID}
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "accepted", addr, now, map[string]any{"cred_id": dev.CredID}))
 	c.UserEvents = append(c.UserEvents, e.userEvent(v, tandem.UserAnswered, now))
-	if err := e.runDevice(ctx, v, now, addr, &c); err != nil {
+	if err := e.runDevice(ctx, v, now, addr, &c, &stored); err != nil {
 		return nil, err
 	}
 	if err := e.commit(ctx, c); err != nil {
@@ -1019,7 +1036,7 @@ func (e *Engine) pushSuppressed(ctx context.Context, v *tandem.Verification, i i
 	mute := defaultMuteAfterDeny
 	for j, st := range v.Steps {
 		if st.Side == SideDevice && st.Group == i && st.Type == numberprompt.Type {
-			if c, ferrs := e.Modules.DecodeConfig(st.Type, v.Modules[j].Configs); len(ferrs) == 0 {
+			if c, ferrs := e.decodeConfig(st.Type, v.Modules[j].Configs); len(ferrs) == 0 {
 				if npc, ok := c.(*numberprompt.Config); ok {
 					mute = npc.MuteAfterDeny()
 				}
@@ -1097,7 +1114,7 @@ func (e *Engine) timeoutIfDue(ctx context.Context, v *tandem.Verification, now t
 	if !ok || !isTO {
 		return v, nil
 	}
-	cfg, ferrs := e.Modules.DecodeConfig(m.Type, m.Configs)
+	cfg, ferrs := e.decodeConfig(m.Type, m.Configs)
 	if len(ferrs) > 0 {
 		return v, nil
 	}
@@ -1108,7 +1125,7 @@ func (e *Engine) timeoutIfDue(ctx context.Context, v *tandem.Verification, now t
 	}
 	c := tandem.Commit{Verification: v}
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorSystem, "step.timeout", "", now, map[string]any{"step": i, "type": m.Type}))
-	if err := e.finishDeviceStep(ctx, v, i, out, now, "", &c); err != nil {
+	if err := e.finishDeviceStep(ctx, v, i, out, now, "", &c, nil); err != nil {
 		return nil, err
 	}
 	err := e.commit(ctx, c)

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -73,6 +74,88 @@ type Engine struct {
 	OnEnd func(ctx context.Context, v *tandem.Verification, c *tandem.Commit) error
 
 	progs sync.Map // rule source → *rules.Program
+
+	// configs caches decoded module configs (see decodeConfig); nConfigs
+	// counts its entries.
+	configs  sync.Map // configKey → decodedConfig
+	nConfigs atomic.Int64
+	// workspaces caches workspaces by name (see workspace).
+	workspaces sync.Map // name → cachedWorkspace
+}
+
+// maxConfigs bounds the config cache: past it the cache starts over.
+const maxConfigs = 4096
+
+type configKey struct{ typ, raw string }
+
+type decodedConfig struct {
+	cfg  module.Config
+	errs []tandem.FieldError
+}
+
+// decodeConfig is e.Modules.DecodeConfig with a cache keyed by the module
+// type and the config's JSON text: a verification's configs are decoded
+// (strictly, then validated) once, not on every request. The config and
+// errors returned are shared: callers must not modify them. Modules treat
+// their configs as read-only.
+func (e *Engine) decodeConfig(typ string, raw json.RawMessage) (module.Config, []tandem.FieldError) {
+	k := configKey{typ, string(raw)}
+	if d, ok := e.configs.Load(k); ok {
+		d := d.(decodedConfig)
+		return d.cfg, d.errs
+	}
+	cfg, errs := e.Modules.DecodeConfig(typ, raw)
+	if e.nConfigs.Add(1) > maxConfigs {
+		e.configs.Clear()
+		e.nConfigs.Store(1)
+	}
+	e.configs.Store(k, decodedConfig{cfg, errs})
+	return cfg, errs
+}
+
+// workspaceVersioner is implemented by stores that can tell which stored
+// workspace of a name is current, and its version, without loading it
+// (store.DB).
+type workspaceVersioner interface {
+	WorkspaceVersion(ctx context.Context, name string) (id string, version int64, err error)
+}
+
+// cachedWorkspace is a decoded workspace and the row id it was read from:
+// a workspace deleted and created again has a new id and starts its
+// versions again.
+type cachedWorkspace struct {
+	id string
+	ws *tandem.Workspace
+}
+
+// workspace returns the named workspace as e.Store.GetWorkspace does. When
+// the store implements workspaceVersioner, the decoded workspace is cached
+// and reused while the stored id and version are the same, so that a
+// request reads one row instead of the whole document. The returned
+// workspace is shared: the engine only reads it.
+func (e *Engine) workspace(ctx context.Context, name string) (*tandem.Workspace, error) {
+	vs, ok := e.Store.(workspaceVersioner)
+	if !ok {
+		return e.Store.GetWorkspace(ctx, name)
+	}
+	id, ver, err := vs.WorkspaceVersion(ctx, name)
+	if err != nil {
+		e.workspaces.Delete(name)
+		return nil, err
+	}
+	if c, ok := e.workspaces.Load(name); ok {
+		if c := c.(cachedWorkspace); c.id == id && c.ws.Version == ver {
+			return c.ws, nil
+		}
+	}
+	ws, err := e.Store.GetWorkspace(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if ws.Version == ver { // else it changed meanwhile: the id may have too
+		e.workspaces.Store(name, cachedWorkspace{id: id, ws: ws})
+	}
+	return ws, nil
 }
 
 // CreateRequest is an integrator's request to verify one user.
@@ -103,7 +186,7 @@ type Created struct {
 // stored then), and ENOTFOUND when the application no longer exists.
 func (e *Engine) Create(ctx context.Context, ref *tandem.AppRef, req CreateRequest, addr string) (*Created, error) {
 	now := e.Now()
-	ws, err := e.Store.GetWorkspace(ctx, ref.Workspace)
+	ws, err := e.workspace(ctx, ref.Workspace)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +486,7 @@ func (e *Engine) ViewOf(v *tandem.Verification, values map[string]string, errs [
 	if !ok || info.Web == nil {
 		return View{Step: i, Waiting: waitingText(m.Type)}
 	}
-	cfg, _ := e.Modules.DecodeConfig(m.Type, m.Configs)
+	cfg, _ := e.decodeConfig(m.Type, m.Configs)
 	return View{Step: i, Form: info.Web.Form(cfg, values, errs), SubmitLabel: info.Web.SubmitLabel()}
 }
 
@@ -433,7 +516,7 @@ func (e *Engine) Submit(ctx context.Context, token, browserKey string, index int
 	if !ok || info.Web == nil {
 		return nil, tandem.Errorf(tandem.EINVALID, "This step is not completed in the browser.")
 	}
-	cfg, ferrs := e.Modules.DecodeConfig(m.Type, m.Configs)
+	cfg, ferrs := e.decodeConfig(m.Type, m.Configs)
 	if len(ferrs) > 0 {
 		return nil, fmt.Errorf("verification %s step %d: stored config invalid: %v", v.ID, cur, ferrs)
 	}

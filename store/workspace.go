@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -59,6 +60,22 @@ func (db *DB) GetWorkspace(ctx context.Context, name string) (*tandem.Workspace,
 		return nil, tandem.Errorf(tandem.ENOTFOUND, "workspace %q not found", name)
 	}
 	return &s.ws, nil
+}
+
+// WorkspaceVersion returns the row id and the version of the named
+// workspace without loading it, or an ENOTFOUND error. The version changes
+// with every change of the workspace; a workspace deleted and created again
+// has another id. Callers that cache a workspace (the engine) check these
+// two to know whether their copy is current.
+func (db *DB) WorkspaceVersion(ctx context.Context, name string) (id string, version int64, err error) {
+	err = db.reader.QueryRowContext(ctx, `SELECT id, version FROM workspaces WHERE name = $1`, name).Scan(&id, &version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", 0, tandem.Errorf(tandem.ENOTFOUND, "workspace %q not found", name)
+	}
+	if err != nil {
+		return "", 0, fmt.Errorf("version of workspace %s: %w", name, err)
+	}
+	return id, version, nil
 }
 
 // ApplyWorkspace makes the stored workspace equal to doc in one write
