@@ -292,11 +292,15 @@ async function viewResult(dev, s, denied = false) {
   const passed = s.status === 'passed';
   setView('result', passed ? 'passed' : 'failed');
   const title = passed ? 'Done' : denied ? 'Stopped' : 'Not confirmed';
-  const text = s.message || (passed ? 'Done. Continue on the web page.' : 'This request was not confirmed.');
+  // The server's message after a denial is written for the web page; the
+  // person who denied gets one written for them.
+  const text = denied && !passed
+    ? 'You said this wasn\u2019t you. The request was stopped, and the web page was told.'
+    : s.message || (passed ? 'Done. Continue on the web page.' : 'This request was not confirmed.');
   const offer = passed ? await pushOffer() : null;
   show(main,
     h('h2', {}, title),
-    h('p', { class: passed ? 'result ok' : 'result failed' }, denied ? `${text} You said it wasn\u2019t you; the request was stopped.` : text),
+    h('p', { class: passed ? 'result ok' : 'result failed' }, text),
     offer,
     h('button', { type: 'button', class: offer ? 'secondary' : 'primary', onclick: () => viewHome() }, 'Back to the start'));
   announce(title);
@@ -520,8 +524,8 @@ async function viewDevices() {
       stopPoller(reg.credId);
       for (const [vid, p] of prompts) if (p.reg.credId === reg.credId) prompts.delete(vid);
       await store.removeRegistration(reg.credId);
+      await viewDevices();
       announce('This phone was removed.');
-      viewDevices();
     });
     li.append(
       h('h3', {}, reg.application || 'Tandem'),

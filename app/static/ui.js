@@ -26,6 +26,7 @@ export function h(tag, attrs = {}, ...children) {
 // its first heading (or main itself), so screen readers and keyboards
 // follow the change of screen.
 export function show(main, ...children) {
+  announce('');
   main.replaceChildren(...children.flat().filter(Boolean));
   const target = main.querySelector('h2') || main;
   if (!target.hasAttribute('tabindex')) target.setAttribute('tabindex', '-1');
