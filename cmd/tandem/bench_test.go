@@ -95,7 +95,7 @@ func TestBenchAgainstServer(t *testing.T) {
 				t.Errorf("latency.%s.count = %v, want one per full flow, %v", ph, got, want)
 			}
 		}
-		// A full flow is ~16 round trips, a web flow ~6.
+		// A full flow is ~16 round trips, a web flow 7.
 		if rt := num(t, rep, "round_trips_per_flow"); rt < 5 || rt > 30 {
 			t.Errorf("round_trips_per_flow = %v, want 5 to 30", rt)
 		}
