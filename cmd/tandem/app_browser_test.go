@@ -616,3 +616,37 @@ func TestAppPushNotification(t *testing.T) {
 		t.Errorf("the app subscribed to push by itself (%v, %v)", subscribed, err)
 	}
 }
+
+// TestAppNumberMismatch: a wrong pick (one attempt) fails the step; the
+// phone says the numbers did not match and the page fails by itself.
+func TestAppNumberMismatch(t *testing.T) {
+	srv := startServer(t)
+	d := openDesktop(t, srv, promptWorkspace, nil)
+	pctx := newAppPhone(t, srv, "", 12.94739, 80.24207, 10)
+	phoneDo(t, pctx, "open the QR link", chromedp.Navigate(d.qrURL), chromedp.WaitVisible(chromedp.CSS(sessionView+` button.choice`)))
+	shown, err := readText(d.bctx, `.big-number`)
+	if err != nil {
+		t.Fatalf("desktop: read the number: %v", err)
+	}
+	options, err := chromedp.Run(pctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button.choice')].map(b => b.dataset.value)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := ""
+	for _, o := range options {
+		if o != strings.TrimSpace(shown) {
+			wrong = o
+			break
+		}
+	}
+	phoneDo(t, pctx, "pick a wrong number",
+		chromedp.Click(chromedp.CSS(`button.choice[data-value="`+wrong+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-view="result"][data-status="failed"]`)))
+	if text, _ := chromedp.Run(pctx, chromedp.Text(chromedp.CSS(`main`))); !strings.Contains(text, "did not match") {
+		t.Errorf("the phone does not say the numbers did not match:\n%s", text)
+	}
+	d.waitDesktop(t, "failed")
+	if res := d.result(t); res["prompt_success"] != "false" {
+		t.Errorf("result %v; want prompt_success false", res)
+	}
+}
