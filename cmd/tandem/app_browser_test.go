@@ -548,6 +548,7 @@ func TestAppInputStep(t *testing.T) {
 func TestAppParsesLinksAsTheGoClient(t *testing.T) {
 	srv := startServer(t)
 	pctx := newPhoneBrowser(t, "")
+	watchPageErrors(t, pctx)
 	phoneDo(t, pctx, "open the app", chromedp.Navigate(srv.base+"/app/"), chromedp.WaitVisible(chromedp.CSS(`#scan`)))
 	type parsed struct {
 		Base  string `json:"base"`
@@ -598,6 +599,7 @@ func TestAppParsesLinksAsTheGoClient(t *testing.T) {
 func TestAppPushNotification(t *testing.T) {
 	srv := startServer(t)
 	pctx := newPhoneBrowser(t, "")
+	watchPageErrors(t, pctx)
 	origin, _ := url.Parse(srv.base)
 	if _, err := chromedp.CallBrowser(pctx, browser.SetPermission, browser.SetPermissionParams{
 		Permission: &browser.PermissionDescriptor{Name: "notifications"}, Setting: browser.PermissionSettingGranted, Origin: origin.Scheme + "://" + origin.Host,
