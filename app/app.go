@@ -168,7 +168,8 @@ func (a *App) Shell() []string { return slices.Clone(a.shell) }
 // served with an ETag and "Cache-Control: no-cache": browsers revalidate
 // them (a 304 when unchanged), and the service worker keeps the offline
 // copy. /app/index.html is redirected to /app/. Unknown files are 404 and
-// other methods 405, as plain text.
+// other methods 405, as plain text. The worker, /app/sw.js, needs no
+// Service-Worker-Allowed header: its scope is its own directory, /app/.
 func (a *App) Handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()

@@ -244,6 +244,11 @@ func TestAppNumberPromptByCamera(t *testing.T) {
 		t.Fatalf("desktop: read the number: %v", err)
 	}
 	shown = strings.TrimSpace(shown)
+	// Touch targets are at least 48 CSS pixels each way.
+	small, err := chromedp.Run(pctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('main button, main input')].filter(e => e.offsetParent).map(e => [e, e.getBoundingClientRect()]).filter(([e, r]) => r.width < 48 || r.height < 48).map(([e, r]) => e.outerHTML.slice(0, 80) + ' ' + r.width + 'x' + r.height)`))
+	if err != nil || len(small) != 0 {
+		t.Errorf("touch targets smaller than 48 px: %v (%v)", small, err)
+	}
 	options, err := chromedp.Run(pctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('button.choice')].map(b => b.dataset.value)`))
 	if err != nil || len(options) != 3 || !contains(options, shown) {
 		t.Fatalf("the phone offers %v (%v); the page shows %q", options, err, shown)
@@ -366,15 +371,20 @@ func TestAppProximityByLink(t *testing.T) {
 	}
 }
 
-// TestAppDeny: "This wasn't me" on the phone fails the verification, and
-// the page says so by itself.
+// TestAppDeny: the link under the QR code, pasted into the app, pairs;
+// "This wasn't me" on the phone fails the verification, and the page says
+// so by itself.
 func TestAppDeny(t *testing.T) {
 	srv := startServer(t)
 	d := openDesktop(t, srv, promptWorkspace, nil)
 	pctx := newAppPhone(t, srv, "", 12.94739, 80.24207, 10)
 	deny := chromedp.CSS(sessionView + ` button.deny`)
-	phoneDo(t, pctx, "open the QR link and deny",
-		chromedp.Navigate(d.qrURL),
+	paste := chromedp.CSS(`#paste-link`)
+	phoneDo(t, pctx, "paste the link and deny",
+		chromedp.Navigate(srv.base+"/app/"),
+		chromedp.WaitVisible(paste),
+		chromedp.SendKeys(paste, d.qrURL),
+		chromedp.Click(chromedp.CSS(`form.paste button[type="submit"]`)),
 		chromedp.WaitVisible(deny),
 		chromedp.Click(deny),
 		chromedp.WaitVisible(chromedp.CSS(`main[data-view="result"][data-status="failed"]`)))
