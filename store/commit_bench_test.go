@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -124,6 +125,18 @@ func BenchmarkChallenge(b *testing.B) {
 // verifications from GOMAXPROCS goroutines: SQLite has one writer, so this
 // shows how far the commits of concurrent flows serialize.
 func BenchmarkCommitParallel(b *testing.B) {
+	benchCommitParallel(b, 1)
+}
+
+// BenchmarkCommitParallel32 is BenchmarkCommitParallel from 32 goroutines:
+// many requests waiting for their commits at once, which group commit
+// serves with one COMMIT (one fsync) per batch.
+func BenchmarkCommitParallel32(b *testing.B) {
+	benchCommitParallel(b, 32/runtime.GOMAXPROCS(0))
+}
+
+func benchCommitParallel(b *testing.B, parallelism int) {
+	b.SetParallelism(parallelism)
 	db, _ := openFile(b)
 	ctx := b.Context()
 	if _, err := db.ApplyWorkspace(ctx, benchDoc(), 0); err != nil {
