@@ -151,7 +151,13 @@ async function pairWith(link) {
     s = await dev.pair(p.token, deviceName(), 'web');
   } catch (e) {
     announce('');
-    if (e.code === 'device_revoked' && key) await retireKey(key);
+    if (e.code === 'device_revoked' && key) {
+      // The server refuses this key for good: the next pairing uses a new
+      // one, which the server takes as a new phone.
+      await store.retireKey(key.id);
+      return viewMessage('error', 'This phone was removed from the account',
+        `${explain(e)} To use it again, scan the code the web page shows now: the app pairs it as a new phone.`);
+    }
     return viewMessage('error', 'This phone could not continue', explain(e));
   }
   const existing = await store.getRegistration(s.cred_id);
@@ -164,18 +170,6 @@ async function pairWith(link) {
   startPoller(reg);
   announce('Paired.');
   viewSession(dev, s);
-}
-
-// retireKey stops using a key the server refuses (a revoked device):
-// its registrations go, and the next pairing generates a new key.
-async function retireKey(key) {
-  for (const r of await store.listRegistrations()) {
-    if (r.keyId === key.id) {
-      stopPoller(r.credId);
-      await store.removeRegistration(r.credId);
-    }
-  }
-  await store.retireKey(key.id);
 }
 
 // ---- Steps ----------------------------------------------------------

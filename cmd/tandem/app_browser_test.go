@@ -72,17 +72,26 @@ func openDesktop(t *testing.T, srv *testServer, workspace string, geo *[3]float6
 	}
 	srv.do(t, http.MethodPost, "/admin/v1/workspaces/shop/applications/checkout/secrets", srv.admin, "", http.StatusCreated, &cred)
 	client := func(r *http.Request) { r.SetBasicAuth(cred.ClientID, cred.ClientSecret) }
+	d := &appDesktop{srv: srv, bctx: bctx, client: client}
+	d.start(t, before...)
+	return d
+}
+
+// start starts a new verification for mark@gmail.com in the desktop
+// browser, runs before, and reads its QR code.
+func (d *appDesktop) start(t *testing.T, before ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
 	var created struct {
 		RequestID string `json:"request_id"`
 		URL       string `json:"url"`
 	}
-	srv.do(t, http.MethodPost, "/v1/verifications", client, `{"user_id": "mark@gmail.com", "allow_new_device": true}`, http.StatusCreated, &created)
+	d.srv.do(t, http.MethodPost, "/v1/verifications", d.client, `{"user_id": "mark@gmail.com", "allow_new_device": true}`, http.StatusCreated, &created)
 	actions := append([]chromedp.Action[chromedp.Void]{chromedp.Navigate(created.URL)}, before...)
 	actions = append(actions, chromedp.WaitVisible(chromedp.CSS(`img.qr`)))
-	if err := chromedp.Do(bctx, actions...); err != nil {
+	if err := chromedp.Do(d.bctx, actions...); err != nil {
 		t.Fatalf("desktop: reach the QR code: %v", err)
 	}
-	shot, err := chromedp.Run(bctx, chromedp.Screenshot(chromedp.CSS(`img.qr`)))
+	shot, err := chromedp.Run(d.bctx, chromedp.Screenshot(chromedp.CSS(`img.qr`)))
 	if err != nil {
 		t.Fatalf("desktop: screenshot of the QR code: %v", err)
 	}
@@ -90,7 +99,7 @@ func openDesktop(t *testing.T, srv *testServer, workspace string, geo *[3]float6
 	if err != nil {
 		t.Fatalf("decode the QR code: %v", err)
 	}
-	return &appDesktop{srv: srv, bctx: bctx, client: client, requestID: created.RequestID, qrPNG: shot, qrURL: qrURL}
+	d.requestID, d.qrPNG, d.qrURL = created.RequestID, shot, qrURL
 }
 
 func (d *appDesktop) result(t *testing.T) map[string]string {
@@ -708,5 +717,54 @@ func TestAppNumberMismatch(t *testing.T) {
 	d.waitDesktop(t, "failed")
 	if res := d.result(t); res["prompt_success"] != "false" {
 		t.Errorf("result %v; want prompt_success false", res)
+	}
+}
+
+// TestAppAfterAdminRevocation: an administrator revokes the phone; the
+// next pairing is refused with device_revoked and the app says so and
+// retires the key; the pairing after that uses a new key, which the server
+// takes as a new phone.
+func TestAppAfterAdminRevocation(t *testing.T) {
+	srv := startServer(t)
+	d := openDesktop(t, srv, appPANWorkspace, nil)
+	pctx := newAppPhone(t, srv, "", 12.94739, 80.24207, 10)
+	field := chromedp.CSS(sessionView + ` input[name="pan_number"]`)
+	phoneDo(t, pctx, "pair", chromedp.Navigate(d.qrURL), chromedp.WaitVisible(field))
+	var devices []struct {
+		CredID string `json:"web_2_device_cred_id"`
+		State  string `json:"state"`
+	}
+	srv.do(t, http.MethodGet, "/admin/v1/workspaces/shop/users/mark@gmail.com/devices", srv.admin, "", http.StatusOK, &devices)
+	if len(devices) != 1 {
+		t.Fatalf("devices %+v", devices)
+	}
+	first := devices[0].CredID
+	srv.do(t, http.MethodPost, "/admin/v1/workspaces/shop/devices/"+first+"/revoke", srv.admin, "", http.StatusOK, nil)
+
+	d.start(t)
+	phoneDo(t, pctx, "pair again",
+		chromedp.Navigate(d.qrURL),
+		chromedp.WaitVisible(chromedp.CSS(`main[data-view="message"][data-status="error"]`)))
+	if text, _ := chromedp.Run(pctx, chromedp.Text(chromedp.CSS(`main`))); !strings.Contains(text, "removed") {
+		t.Errorf("the phone does not say it was removed:\n%s", text)
+	}
+
+	d.start(t)
+	phoneDo(t, pctx, "pair as a new phone", chromedp.Navigate(d.qrURL), chromedp.WaitVisible(field))
+	srv.do(t, http.MethodGet, "/admin/v1/workspaces/shop/users/mark@gmail.com/devices", srv.admin, "", http.StatusOK, &devices)
+	states := map[string]string{}
+	for _, dev := range devices {
+		states[dev.CredID] = dev.State
+	}
+	if len(devices) != 2 || states[first] != "revoked" {
+		t.Errorf("devices %+v; want the revoked one and a new one", devices)
+	}
+	type keyInfo struct {
+		Type, Algorithm, Export string
+		Extractable             bool
+	}
+	keys, err := chromedp.Run(pctx, chromedp.Evaluate[[]keyInfo](keyCheckJS, chromedp.EvalAwaitPromise))
+	if err != nil || len(keys) != 2 {
+		t.Errorf("stored keys %+v (%v); want the retired one (its registration is still listed) and the new one", keys, err)
 	}
 }
