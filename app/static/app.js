@@ -23,6 +23,9 @@ const prompts = new Map(); // verification id → {prompt, reg}
 let wantedPrompt = ''; // a verification id a notification asked to open
 let promptsBox = null; // the home view's list of waiting prompts
 
+// setView names the screen on main (data-view, data-status), for styles
+// and tests. Call it right before show, in the same task, so the name never
+// describes the previous screen's content.
 function setView(name, status = '') {
   main.dataset.view = name;
   if (status) main.dataset.status = status;
@@ -59,7 +62,6 @@ function explain(e) {
 // ---- Home -----------------------------------------------------------
 
 async function viewHome(note = '') {
-  setView('home');
   const regs = (await store.listRegistrations()).filter((r) => r.server === base);
   const pasteInput = h('input', { id: 'paste-link', name: 'link', type: 'url', inputmode: 'url', autocomplete: 'off', spellcheck: false, placeholder: `${base}/d/\u2026`, required: true });
   const paste = h('form', {
@@ -70,6 +72,7 @@ async function viewHome(note = '') {
   pasteInput,
   h('button', { type: 'submit', class: 'secondary' }, 'Continue with this link'));
   promptsBox = h('section', { class: 'prompts', 'aria-label': 'Waiting for you', 'aria-live': 'polite' });
+  setView('home');
   show(main,
     h('h2', {}, 'Confirm it\u2019s you'),
     note ? h('p', { class: 'note', role: 'status' }, note) : null,
@@ -284,7 +287,6 @@ async function recover(dev, s, form, e) {
 
 async function viewResult(dev, s, denied = false) {
   const passed = s.status === 'passed';
-  setView('result', passed ? 'passed' : 'failed');
   const title = passed ? 'Done' : denied ? 'Stopped' : 'Not confirmed';
   // The server's message after a denial is written for the web page; the
   // person who denied gets one written for them.
@@ -292,6 +294,7 @@ async function viewResult(dev, s, denied = false) {
     ? 'You said this wasn\u2019t you. The request was stopped, and the web page was told.'
     : s.message || (passed ? 'Done. Continue on the web page.' : 'This request was not confirmed.');
   const offer = passed ? await pushOffer() : null;
+  setView('result', passed ? 'passed' : 'failed');
   show(main,
     h('h2', {}, title),
     h('p', { class: passed ? 'result ok' : 'result failed' }, text),
@@ -488,7 +491,6 @@ async function acceptPrompt(reg, vid, denyIt) {
 // ---- Registrations ------------------------------------------------------
 
 async function viewDevices() {
-  setView('devices');
   const regs = await store.listRegistrations();
   const list = h('ul', { class: 'registrations' });
   for (const reg of regs) {
@@ -531,6 +533,7 @@ async function viewDevices() {
       remove);
     list.append(li);
   }
+  setView('devices');
   show(main,
     h('h2', {}, 'This phone\u2019s registrations'),
     h('p', {}, regs.length
