@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync/atomic"
 )
 
@@ -202,7 +203,7 @@ func (db *DB) runBatch(batch []*writeReq) {
 				return
 			}
 		}
-		res := runWrite(r, tx)
+		res := db.runWrite(r, tx)
 		switch {
 		case res.err == nil && !res.panicked && alone:
 			ran = append(ran, r)
@@ -264,11 +265,13 @@ func (db *DB) abortBatch(tx *sql.Tx, ran []*writeReq, failed *writeReq, res writ
 }
 
 // runWrite runs r's function in tx with a context that marks it as inside
-// a write and that the caller's end does not cancel; a panic is recovered
-// into the result.
-func runWrite(r *writeReq, tx *sql.Tx) (res writeResult) {
+// a write and that the caller's end does not cancel; a panic is logged with
+// its stack and recovered into the result, to be raised again by the
+// caller.
+func (db *DB) runWrite(r *writeReq, tx *sql.Tx) (res writeResult) {
 	defer func() {
 		if v := recover(); v != nil {
+			db.logger.Error("store: a write transaction panicked", "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 			res = writeResult{panicked: true, panicVal: v}
 		}
 	}()
