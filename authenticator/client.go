@@ -94,6 +94,9 @@ type Client struct {
 	mu           sync.Mutex
 	challenge    string
 	challengeExp time.Time
+	// challengeFor is the verification a kept challenge is bound to (a
+	// session's challenges are); "" for an unbound one.
+	challengeFor string
 }
 
 func (c *Client) now() time.Time {
@@ -165,7 +168,7 @@ func (c *Client) Pair(ctx context.Context, qrURL, deviceName, platform string) (
 	c.mu.Lock()
 	c.CredID = s.CredID
 	c.mu.Unlock()
-	c.keep(s.Challenge, s.ChallengeExpiresAt)
+	c.keep(s.Challenge, s.ChallengeExpiresAt, s.VerificationID)
 	return &s, nil
 }
 
@@ -190,7 +193,7 @@ func (c *Client) Challenge(ctx context.Context) (*deviceproto.ChallengeResponse,
 	if err != nil {
 		return nil, err
 	}
-	c.keep(r.Challenge, r.ChallengeExpiresAt)
+	c.keep(r.Challenge, r.ChallengeExpiresAt, "")
 	return r, nil
 }
 
@@ -288,7 +291,7 @@ func (c *Client) Accept(ctx context.Context, verificationID string) (*deviceprot
 // request is signed with a fresh challenge that is bound to no
 // verification (a kept one may be bound to a session's verification).
 func (c *Client) Revoke(ctx context.Context) (*deviceproto.RevokeResponse, error) {
-	c.take()
+	c.take("")
 	var r deviceproto.RevokeResponse
 	if err := c.signed(ctx, PathRevoke, "", deviceproto.RequestClaims{Action: deviceproto.ActionRevoke}, &r); err != nil {
 		return nil, err
@@ -296,25 +299,29 @@ func (c *Client) Revoke(ctx context.Context) (*deviceproto.RevokeResponse, error
 	return &r, nil
 }
 
-// keep stores the challenge of an answer for the next signed request.
-func (c *Client) keep(challenge string, expiresAt int64) {
+// keep stores the challenge of an answer for the next signed request;
+// verificationID names the verification it is bound to ("" for none).
+func (c *Client) keep(challenge string, expiresAt int64, verificationID string) {
 	if challenge == "" {
 		return
 	}
 	c.mu.Lock()
-	c.challenge, c.challengeExp = challenge, time.Unix(expiresAt, 0)
+	c.challenge, c.challengeExp, c.challengeFor = challenge, time.Unix(expiresAt, 0), verificationID
 	c.mu.Unlock()
 }
 
-// take returns the kept challenge, if it is still fresh, and forgets it:
-// a challenge is used once.
-func (c *Client) take() string {
+// take returns the kept challenge, if it is still fresh and usable for a
+// request about verificationID ("" for a request about none), and forgets
+// it: a challenge is used once. A challenge bound to a verification is
+// refused by the server for any other request (wrong_verification), so it
+// is dropped instead of spent.
+func (c *Client) take(verificationID string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch := c.challenge
+	ch, bound := c.challenge, c.challengeFor
 	fresh := c.challengeExp.IsZero() || c.now().Add(challengeMargin).Before(c.challengeExp)
-	c.challenge, c.challengeExp = "", time.Time{}
-	if !fresh {
+	c.challenge, c.challengeExp, c.challengeFor = "", time.Time{}, ""
+	if !fresh || (bound != "" && bound != verificationID) {
 		return ""
 	}
 	return ch
@@ -334,7 +341,7 @@ func (c *Client) signed(ctx context.Context, path, query string, claims devicepr
 		return errors.New("the client has no credential id; pair first")
 	}
 	for attempt := 0; ; attempt++ {
-		ch, fetched := c.take(), false
+		ch, fetched := c.take(claims.VerificationID), false
 		if ch == "" {
 			r, err := c.fetchChallenge(ctx)
 			if err != nil {
@@ -357,9 +364,9 @@ func (c *Client) signed(ctx context.Context, path, query string, claims devicepr
 		}
 		switch v := out.(type) {
 		case *deviceproto.Session:
-			c.keep(v.Challenge, v.ChallengeExpiresAt)
+			c.keep(v.Challenge, v.ChallengeExpiresAt, v.VerificationID)
 		case *deviceproto.InboxResponse:
-			c.keep(v.Challenge, v.ChallengeExpiresAt)
+			c.keep(v.Challenge, v.ChallengeExpiresAt, "")
 		}
 		return nil
 	}

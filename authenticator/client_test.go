@@ -432,3 +432,35 @@ func TestDecodeQRPNG(t *testing.T) {
 		t.Errorf("DecodeQRPNG(blank) = %v, want no QR code", err)
 	}
 }
+
+// A challenge that came with a session is bound to its verification: the
+// client does not spend it on a request about something else (the server
+// would refuse it as wrong_verification), it fetches a fresh one.
+func TestClientBoundChallengeNotReused(t *testing.T) {
+	fake := authenticatortest.New(t, phoneSteps()[3])
+	c := newClient(t)
+	c.Server, c.CredID = fake.URL, fake.Register(&c.Key.PublicKey)
+	fake.Push(c.CredID)
+	s, err := c.Accept(t.Context(), fake.VerificationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Challenge == "" {
+		t.Fatal("the session carries no challenge")
+	}
+	if _, err := c.Inbox(t.Context(), 0); err != nil {
+		t.Fatalf("inbox after a session: %v", err)
+	}
+	// The inbox's own challenge is unbound, so the answer about the
+	// session's verification still goes through.
+	if s, err = c.Answer(t.Context(), s.VerificationID, s.Step.Index, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Status != "passed" {
+		t.Errorf("status = %q", s.Status)
+	}
+	want := []string{"challenge", "accept", "challenge", "inbox", "answer"}
+	if diff := cmp.Diff(want, paths(fake.Requests())); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
