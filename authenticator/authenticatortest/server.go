@@ -143,6 +143,14 @@ func (s *Server) Status() (string, string) {
 	return s.status, s.message
 }
 
+// Revoke marks a device revoked, as an administrator would: its later
+// signed requests are refused with device_revoked.
+func (s *Server) Revoke(credID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.revoked[credID] = true
+}
+
 // Register makes a device with this public key known to the fake (as if
 // it had paired and registered before) and returns its credential id.
 func (s *Server) Register(pub *ecdsa.PublicKey) string {

@@ -43,7 +43,10 @@ const deviceUsage = `Usage:
   tandem device pair   [flags] [QR-URL]  pair with the server of a QR code and answer the phone's steps
   tandem device inbox  [flags]           wait for a push-mode prompt, accept it and answer the steps
   tandem device list   [-home DIR]       list the paired devices
-  tandem device forget [-home DIR] NAME  forget a device's key (NAME or its credential id)
+  tandem device remove [-home DIR] NAME  remove a device from its server (it revokes the
+                                         credential), then forget its key
+  tandem device forget [-home DIR] NAME  forget a device's key (NAME or its credential id);
+                                         the server keeps the device
 
 pair takes the QR code's text (https://SERVER/d/TOKEN) or, with -image, a PNG
 of it. On a terminal, without answer flags, it shows each step and asks.
@@ -101,7 +104,7 @@ func isTerminal(f *os.File) bool {
 func (d *deviceCmd) run(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(d.stderr, deviceUsage)
-		return &usageError{msg: "device: name a subcommand: pair, inbox, list or forget"}
+		return &usageError{msg: "device: name a subcommand: pair, inbox, list, remove or forget"}
 	}
 	sub, rest := args[0], args[1:]
 	switch sub {
@@ -113,6 +116,8 @@ func (d *deviceCmd) run(ctx context.Context, args []string) error {
 		return d.list(rest)
 	case "forget":
 		return d.forget(rest)
+	case "remove":
+		return d.remove(ctx, rest)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(d.stdout, deviceUsage)
 		return nil
@@ -749,5 +754,48 @@ func (d *deviceCmd) forget(args []string) error {
 		return &usageError{msg: err.Error()}
 	}
 	fmt.Fprintf(d.stdout, "Forgot %q (credential %s at %s). The server keeps the device until an administrator revokes it.\n", e.Name, e.CredID, e.Server)
+	return nil
+}
+
+// remove revokes a device's credential on its server (a signed request:
+// only the device itself can) and then forgets its key. A server that
+// already refuses the credential as revoked or unknown counts as done.
+func (d *deviceCmd) remove(ctx context.Context, args []string) error {
+	fs, home := d.flagSet("remove")
+	pos, err := d.parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return &usageError{msg: "device remove: name the device (its name or credential id; see tandem device list)"}
+	}
+	ks, err := d.keystore(*home)
+	if err != nil {
+		return err
+	}
+	entry, err := ks.Lookup(pos[0])
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	key, err := ks.Key(entry)
+	if err != nil {
+		return &exitError{exitProtocol, err.Error()}
+	}
+	c := &authenticator.Client{HTTP: d.http, Key: key, CredID: entry.CredID, Now: d.now, Server: entry.Server}
+	switch _, err := c.Revoke(ctx); authenticator.ProblemCode(err) {
+	case "":
+		if err != nil {
+			return protocolError("remove", err)
+		}
+		fmt.Fprintf(d.stdout, "Removed %q from %s: the server revoked credential %s.\n", entry.Name, entry.Server, entry.CredID)
+	case "device_revoked", "unknown_credential":
+		fmt.Fprintf(d.stdout, "%s no longer knows %q as an active device (%s).\n", entry.Server, entry.Name, authenticator.ProblemCode(err))
+	default:
+		return protocolError("remove", err)
+	}
+	if _, err := ks.Forget(entry.CredID); err != nil {
+		return &exitError{exitProtocol, err.Error()}
+	}
+	fmt.Fprintf(d.stdout, "Forgot its key.\n")
 	return nil
 }

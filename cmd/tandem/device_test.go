@@ -426,6 +426,40 @@ func TestDeviceListForget(t *testing.T) {
 	}
 }
 
+func TestDeviceRemove(t *testing.T) {
+	fake := authenticatortest.New(t)
+	home, cred := registered(t, fake, "phone")
+	env := map[string]string{"TANDEM_HOME": home}
+
+	if r := runDeviceCmd(t, false, "", env, "remove"); r.code != 2 || !strings.Contains(r.msg, "name the device") {
+		t.Errorf("remove without a name: exit %d %q", r.code, r.msg)
+	}
+	r := runDeviceCmd(t, false, "", env, "remove", "phone")
+	if r.code != 0 || !strings.Contains(r.stdout, "the server revoked credential "+cred) || !strings.Contains(r.stdout, "Forgot its key") {
+		t.Fatalf("remove phone: exit %d %q\n%s", r.code, r.msg, r.stdout)
+	}
+	if diff := cmp.Diff([]string{"challenge", "revoke"}, requestPaths(fake)); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	if files, _ := os.ReadDir(home); len(files) != 0 {
+		t.Errorf("home still holds %d files", len(files))
+	}
+
+	// A device the server has already revoked is forgotten too.
+	home, _ = registered(t, fake, "tablet")
+	env = map[string]string{"TANDEM_HOME": home}
+	if r := runDeviceCmd(t, false, "", env, "remove", "tablet"); r.code != 0 {
+		t.Fatalf("first remove: exit %d %q", r.code, r.msg)
+	}
+	home2, cred2 := registered(t, fake, "watch")
+	fake.Revoke(cred2)
+	env = map[string]string{"TANDEM_HOME": home2}
+	r = runDeviceCmd(t, false, "", env, "remove", "watch")
+	if r.code != 0 || !strings.Contains(r.stdout, "no longer knows") {
+		t.Errorf("remove of a revoked device: exit %d %q\n%s", r.code, r.msg, r.stdout)
+	}
+}
+
 func TestDeviceUsage(t *testing.T) {
 	for _, tt := range []struct {
 		name string
