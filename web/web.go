@@ -94,6 +94,7 @@ type Server struct {
 	byAddr    *ratelimit.Limit
 	byBrowser *ratelimit.Limit
 	streams   *streamCounter
+	held      heldStreams // event streams taken over from net/http (sse.go)
 }
 
 // asset is an embedded static file.
@@ -125,6 +126,7 @@ func (s *Server) Handler() http.Handler {
 func (s *Server) CloseStreams() {
 	s.once.Do(s.init)
 	s.closeOnce.Do(func() { close(s.closing) })
+	s.held.closeAll()
 }
 
 func (s *Server) init() {
