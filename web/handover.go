@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"image"
+	"image/color"
 	"image/png"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/skip2/go-qrcode"
@@ -31,8 +34,14 @@ const (
 	// pairedRefresh is the meta refresh, without JavaScript, of a page
 	// that follows a phone: it shows what the phone's current step shows.
 	pairedRefresh = 15
-	// qrModulePixels is the size of a QR code module in the PNG.
-	qrModulePixels = 8
+	// qrModulePixels is the size of a QR code module as the page shows
+	// it (the img element's width and height); qrPNGModulePixels is its
+	// size in the PNG, which the page scales up without smoothing
+	// (style.css: image-rendering: pixelated). A small PNG is quick to
+	// make and to send; 4 pixels keep it readable even where a browser
+	// smooths the scaling.
+	qrModulePixels    = 8
+	qrPNGModulePixels = 4
 	// MaxLocationBytes bounds the body of POST /v/{token}/location.
 	MaxLocationBytes = 1 << 10
 )
@@ -89,7 +98,7 @@ func newCountdown(at, now time.Time) countdown {
 type pairingData struct {
 	URL     string
 	QR      template.URL // data:image/png;base64,...
-	QRSize  int          // the PNG's width and height in pixels
+	QRSize  int          // the image's width and height on the page, in CSS pixels
 	Expires countdown
 }
 
@@ -107,19 +116,57 @@ func newPairingData(p *engine.Pairing, now time.Time) (*pairingData, error) {
 	}, nil
 }
 
-// qrDataURL returns content as a QR code in a PNG data URL, and the
-// image's size in pixels.
+// qrPalette is the PNG's: light (the background and quiet zone), dark.
+var qrPalette = color.Palette{color.White, color.Black}
+
+// qrPNGBuffers reuses the PNG encoder's buffers (its zlib writer is
+// ~800 KiB) across QR codes.
+var qrPNGBuffers = &pngBufferPool{}
+
+// pngBufferPool is a png.EncoderBufferPool over a sync.Pool.
+type pngBufferPool struct{ p sync.Pool }
+
+func (b *pngBufferPool) Get() *png.EncoderBuffer {
+	e, _ := b.p.Get().(*png.EncoderBuffer)
+	return e
+}
+func (b *pngBufferPool) Put(e *png.EncoderBuffer) { b.p.Put(e) }
+
+// qrDataURL returns content as a QR code (level M, with its 4-module
+// quiet zone) in a PNG data URL, and the size in CSS pixels the page shows
+// it at (qrModulePixels per module). The PNG is 1 bit per pixel with
+// qrPNGModulePixels per module, compressed for speed: its size is a few
+// hundred bytes whatever the level, and every hand-over page view and
+// code refresh makes one.
 func qrDataURL(content string) (string, int, error) {
 	q, err := qrcode.New(content, qrcode.Medium)
 	if err != nil {
 		return "", 0, fmt.Errorf("encode QR code: %w", err)
 	}
-	img := q.Image(-qrModulePixels)
+	bits := q.Bitmap() // the modules, quiet zone included; square
+	n := len(bits) * qrPNGModulePixels
+	img := image.NewPaletted(image.Rect(0, 0, n, n), qrPalette)
+	for y, row := range bits {
+		line := img.Pix[y*qrPNGModulePixels*img.Stride:][:n]
+		for x, dark := range row {
+			if dark {
+				for i := range qrPNGModulePixels {
+					line[x*qrPNGModulePixels+i] = 1
+				}
+			}
+		}
+		for i := 1; i < qrPNGModulePixels; i++ {
+			copy(img.Pix[(y*qrPNGModulePixels+i)*img.Stride:][:n], line)
+		}
+	}
 	var b bytes.Buffer
-	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&b, img); err != nil {
+	b.WriteString("data:image/png;base64,")
+	enc := base64.NewEncoder(base64.StdEncoding, &b)
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed, BufferPool: qrPNGBuffers}).Encode(enc, img); err != nil {
 		return "", 0, fmt.Errorf("encode QR code: %w", err)
 	}
-	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()), img.Bounds().Dx(), nil
+	enc.Close()
+	return b.String(), len(bits) * qrModulePixels, nil
 }
 
 // secondsUntil returns the whole seconds from now to t (rounded up), at

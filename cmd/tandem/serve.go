@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strconv"
 	"strings"
@@ -74,6 +75,10 @@ type serveConfig struct {
 	// (docs/configuration.md, "Rate limits").
 	limits          ratelimit.Limits
 	rateLimitExempt ratelimit.Prefixes
+
+	// pprofAddr, when set, is a loopback address serving net/http/pprof
+	// on its own listener (never on the public one); "" is off.
+	pprofAddr string
 }
 
 func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
@@ -104,6 +109,7 @@ func serveFlags(name string, demo bool) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.vapidSubject, "vapid-subject", "mailto:admin@localhost", "contact `URI` (mailto: or https:) that Web Push services may use to reach the operator (VAPID subject)")
 	fs.StringVar(&c.fcmCredentials, "fcm-credentials", "", "Google service-account JSON key `file` for sending pushes to native apps through Firebase Cloud Messaging; when unset, FCM devices are not pushed to")
 	fs.StringVar(&c.fcmEndpoint, "fcm-endpoint", fcm.DefaultEndpoint, "base `URL` of the FCM HTTP v1 API (https, or http to a loopback address)")
+	fs.StringVar(&c.pprofAddr, "pprof-addr", "", "serve Go's runtime profiles (net/http/pprof) on this loopback `address` (e.g. 127.0.0.1:6060), apart from the public listener; off when unset")
 	rateLimitFlags(fs, c)
 	return fs, c
 }
@@ -168,6 +174,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
+
+	stopPprof, err := startPprof(cfg.pprofAddr, logger)
+	if err != nil {
+		return err
+	}
+	defer stopPprof()
 
 	db, err := openDB(ctx, cfg.db, logger)
 	if err != nil {
@@ -312,6 +324,42 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// startPprof serves net/http/pprof on addr, on a listener and mux of its
+// own, and returns the function that stops it. addr "" is off. The
+// profiles show the program's internals (and /debug/pprof/cmdline its
+// arguments, secrets included), so addr must be a loopback address: any
+// other is a usage error.
+func startPprof(addr string, logger *slog.Logger) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, &usageError{msg: fmt.Sprintf("-pprof-addr %q: %v", addr, err)}
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, &usageError{msg: fmt.Sprintf("-pprof-addr %q: must be a loopback address (127.0.0.1:PORT, [::1]:PORT or localhost:PORT)", addr)}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on -pprof-addr %s: %w", addr, err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		return nil, &usageError{msg: fmt.Sprintf("-pprof-addr %q: must be a loopback address", addr)}
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go func() { _ = srv.Serve(ln) }()
+	logger.Warn("serving runtime profiles (net/http/pprof)", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
 
 // pushTimeout bounds one Web Push request.
