@@ -87,6 +87,32 @@ type Commit struct {
 	Outbox []OutboxItem
 	// CIBAGrants consume CIBA requests (see CIBAStore.GrantCIBA).
 	CIBAGrants []CIBAGrant
+
+	// UsePairing, when set, uses up a pairing token first, as UsePairing
+	// does, except that an expired token fails the commit (EGONE) and,
+	// like every failure, leaves it unused: a request that must use up its
+	// token whatever the outcome uses it up by a write of its own then.
+	UsePairing *PairingUse
+	// UseChallenge, when set, consumes a challenge first, as UseChallenge
+	// does, except that an expired challenge fails the commit (EGONE) and,
+	// like every failure, leaves it unused.
+	UseChallenge *ChallengeUse
+	// Challenges are stored as by CreateChallenge (the challenges a device
+	// gets for its next request), after everything else.
+	Challenges []Challenge
+}
+
+// PairingUse names the pairing token a Commit uses up.
+type PairingUse struct {
+	Hash []byte // SHA-256 of the token
+	At   time.Time
+}
+
+// ChallengeUse names the challenge of a device a Commit consumes.
+type ChallengeUse struct {
+	Value  string
+	CredID string
+	At     time.Time
 }
 
 // User event kinds.
@@ -133,12 +159,21 @@ type DeviceStore interface {
 	// an expired one EGONE (and is used up all the same).
 	UsePairing(ctx context.Context, hash []byte, now time.Time) (*Pairing, error)
 
+	// PeekPairing returns the unused pairing token with this hash without
+	// using it: ENOTFOUND when there is none, EGONE when it expired (it
+	// stays unused; UsePairing uses it up).
+	PeekPairing(ctx context.Context, hash []byte, now time.Time) (*Pairing, error)
+
 	// CreateChallenge stores a challenge.
 	CreateChallenge(ctx context.Context, c Challenge) error
 	// UseChallenge consumes a challenge of credID and returns it. An
 	// unknown, foreign or used challenge is ENOTFOUND; an expired one is
 	// EGONE.
 	UseChallenge(ctx context.Context, value, credID string, now time.Time) (*Challenge, error)
+	// PeekChallenge returns the unused challenge value of credID without
+	// consuming it: ENOTFOUND as for UseChallenge, EGONE when it expired
+	// (it stays unused; UseChallenge uses it up).
+	PeekChallenge(ctx context.Context, value, credID string, now time.Time) (*Challenge, error)
 
 	// Inbox returns the unexpired inbox items of a device, oldest first.
 	Inbox(ctx context.Context, credID string, now time.Time) ([]InboxItem, error)

@@ -163,6 +163,14 @@ func (e *Engine) NewPairing(ctx context.Context, token, browserKey, addr string)
 // deviceRefusal records a refused device request in the audit log and
 // returns err.
 func (e *Engine) deviceRefusal(ctx context.Context, v *tandem.Verification, credID, addr string, err error) error {
+	if aerr := e.Store.AddAudit(ctx, e.refusalAudit(v, credID, addr, err)); aerr != nil {
+		return aerr
+	}
+	return err
+}
+
+// refusalAudit is the audit entry of a refused device request.
+func (e *Engine) refusalAudit(v *tandem.Verification, credID, addr string, err error) tandem.AuditEvent {
 	ws, vid := "", ""
 	if v != nil {
 		ws, vid = v.Workspace, v.ID
@@ -171,17 +179,115 @@ func (e *Engine) deviceRefusal(ctx context.Context, v *tandem.Verification, cred
 	if credID != "" {
 		detail["cred_id"] = credID
 	}
-	if aerr := e.Store.AddAudit(ctx, e.audit(ws, vid, tandem.ActorDevice, "refused.device", addr, e.Now(), detail)); aerr != nil {
-		return aerr
+	return e.audit(ws, vid, tandem.ActorDevice, "refused.device", addr, e.Now(), detail)
+}
+
+// use is the single-use token a device request presents (its pairing
+// token or its challenge): checked, not used, when the request arrives,
+// and used up by the request's one write, so that a request makes one
+// transaction: the token's use, the verification's change with its audit
+// and outbox rows, and the challenge for the device's next request, all or
+// nothing. That write is the request's commit (use.commit), or the audit
+// entry of its refusal (refuse). A request that ends without either (an
+// error, a lost race) uses the token up by a write of its own (finish): a
+// token that reached the check is used up whatever the outcome of the
+// request (docs/device-protocol.md §5). Of two requests presenting the same
+// token, at most one commits: the store's use of a token is conditional.
+type use struct {
+	e         *Engine
+	pairing   *tandem.PairingUse
+	challenge *tandem.ChallengeUse
+	credID    string // the device presenting a challenge
+	addr      string
+	done      bool // the token was used up
+}
+
+// commit stores c (as Engine.commit) with the use of the token.
+func (u *use) commit(ctx context.Context, c tandem.Commit) error {
+	c.UsePairing, c.UseChallenge = u.pairing, u.challenge
+	if err := u.e.commit(ctx, c); err != nil {
+		return err
+	}
+	u.done = true
+	return nil
+}
+
+// refuse audits the refusal err of the request about v (nil when not known)
+// together with the token's use, and returns err. u may be nil (a request
+// whose token was used up already): the refusal is audited alone then.
+func (e *Engine) refuse(ctx context.Context, u *use, v *tandem.Verification, credID, addr string, err error) error {
+	if u == nil || u.done {
+		return e.deviceRefusal(ctx, v, credID, addr, err)
+	}
+	if cerr := u.commit(ctx, tandem.Commit{Audit: []tandem.AuditEvent{e.refusalAudit(v, credID, addr, err)}}); cerr != nil {
+		// The token was used (or expired) meanwhile, or the store failed:
+		// use it up alone, and audit the refusal alone.
+		if ferr := u.finish(ctx, nil); ferr != nil {
+			return ferr
+		}
+		return e.deviceRefusal(ctx, v, credID, addr, err)
 	}
 	return err
+}
+
+// finish ends a request that answers err: when the token was not used up
+// yet, it is used up now by a write of its own. finish returns err, or the
+// refusal of a token that a concurrent request used up first (it lost the
+// race for it: its commit, if any, wrote nothing).
+func (u *use) finish(ctx context.Context, err error) error {
+	if u == nil || u.done {
+		return err
+	}
+	u.done = true
+	var uerr error
+	var refusal error
+	switch {
+	case u.pairing != nil:
+		_, uerr = u.e.Store.UsePairing(ctx, u.pairing.Hash, u.pairing.At)
+		refusal = errPairingInvalid()
+	case u.challenge != nil:
+		_, uerr = u.e.Store.UseChallenge(ctx, u.challenge.Value, u.challenge.CredID, u.challenge.At)
+		refusal = errChallengeInvalid()
+	}
+	switch tandem.ErrorCode(uerr) {
+	case "", tandem.EGONE: // used up now
+		return err
+	case tandem.ENOTFOUND:
+		return u.e.deviceRefusal(ctx, nil, u.credID, u.addr, refusal)
+	default:
+		if err == nil {
+			return uerr
+		}
+		u.e.log().Error("using up a device request's token failed", "err", uerr)
+		return err
+	}
+}
+
+func errPairingInvalid() error {
+	return tandem.Refusef(tandem.ENOTFOUND, "pairing_invalid", "This code is not valid or was already used. Scan the code that the web page shows now.")
+}
+
+func errChallengeInvalid() error {
+	return tandem.Refusef(tandem.EUNAUTHORIZED, "challenge_invalid", "The challenge is unknown or was already used; fetch a new one.")
+}
+
+// nextChallenge returns a new challenge of credID for the device's next
+// request, bound to the verification verificationID (unless ""), for a
+// commit to store.
+func (e *Engine) nextChallenge(credID, verificationID string, now time.Time) tandem.Challenge {
+	return tandem.Challenge{Value: randomToken(), CredID: credID, VerificationID: verificationID, ExpiresAt: now.Add(ChallengeTTL)}
 }
 
 // Pair handles a device that scanned a QR code: it verifies the pairing
 // JWS, uses up the pairing token, admits the device (an active device of
 // the user, or a new one when allow_new_device is true) and starts the
 // phone's part of the workflow. Every refusal is audited.
-func (e *Engine) Pair(ctx context.Context, compact, addr string) (*deviceproto.Session, error) {
+//
+// The pairing token is used up by the request's one commit, with the
+// device, the verification's change and the challenge of the device's next
+// request; a refusal uses it up with its audit entry, and any other
+// failure by a write of its own.
+func (e *Engine) Pair(ctx context.Context, compact, addr string) (_ *deviceproto.Session, err error) {
 	claims, jwk, thumb, err := deviceproto.VerifyPair(compact)
 	if err != nil {
 		return nil, e.deviceRefusal(ctx, nil, "", addr, err)
@@ -190,16 +296,23 @@ func (e *Engine) Pair(ctx context.Context, compact, addr string) (*deviceproto.S
 	if err := checkIAT(claims.IssuedAt, now); err != nil {
 		return nil, e.deviceRefusal(ctx, nil, "", addr, err)
 	}
-	p, err := e.Store.UsePairing(ctx, hash(claims.PairingToken), now)
+	h := hash(claims.PairingToken)
+	p, err := e.Store.PeekPairing(ctx, h, now)
 	switch tandem.ErrorCode(err) {
 	case "":
 	case tandem.ENOTFOUND:
-		return nil, e.deviceRefusal(ctx, nil, "", addr, tandem.Refusef(tandem.ENOTFOUND, "pairing_invalid", "This code is not valid or was already used. Scan the code that the web page shows now."))
+		return nil, e.deviceRefusal(ctx, nil, "", addr, errPairingInvalid())
 	case tandem.EGONE:
+		// An expired token is used up all the same.
+		if _, uerr := e.Store.UsePairing(ctx, h, now); uerr != nil && tandem.ErrorCode(uerr) != tandem.EGONE && tandem.ErrorCode(uerr) != tandem.ENOTFOUND {
+			return nil, uerr
+		}
 		return nil, e.deviceRefusal(ctx, nil, "", addr, tandem.Refusef(tandem.EGONE, "pairing_expired", "This code has expired. Scan the new code that the web page shows."))
 	default:
 		return nil, err
 	}
+	u := &use{e: e, pairing: &tandem.PairingUse{Hash: h, At: now}, addr: addr}
+	defer func() { err = u.finish(ctx, err) }()
 	v, err := e.Store.GetVerification(ctx, p.VerificationID)
 	if err != nil {
 		return nil, err
@@ -208,10 +321,10 @@ func (e *Engine) Pair(ctx context.Context, compact, addr string) (*deviceproto.S
 		return nil, err
 	}
 	if v.Status != tandem.StatusInProgress || v.Current() != p.Step || v.Steps[p.Step].Status != tandem.StepRunning {
-		return nil, e.deviceRefusal(ctx, v, "", addr, tandem.Refusef(tandem.ECONFLICT, "verification_ended", "This verification is no longer waiting for a phone."))
+		return nil, e.refuse(ctx, u, v, "", addr, tandem.Refusef(tandem.ECONFLICT, "verification_ended", "This verification is no longer waiting for a phone."))
 	}
 	if v.Device.CredID != "" {
-		return nil, e.deviceRefusal(ctx, v, "", addr, tandem.Refusef(tandem.ECONFLICT, "handover_taken", "Another phone is already continuing this verification."))
+		return nil, e.refuse(ctx, u, v, "", addr, tandem.Refusef(tandem.ECONFLICT, "handover_taken", "Another phone is already continuing this verification."))
 	}
 	pubJSON, err := jwk.MarshalJSON()
 	if err != nil {
@@ -231,16 +344,16 @@ func (e *Engine) Pair(ctx context.Context, compact, addr string) (*deviceproto.S
 	case err != nil:
 		return nil, err
 	case dev.State == tandem.DeviceRevoked:
-		return nil, e.refuseOnWeb(ctx, v, p.Step, dev.CredID, addr, tandem.Refusef(tandem.EFORBIDDEN, "device_revoked", "This phone was removed from this account and cannot be used any more."),
+		return nil, e.refuseOnWeb(ctx, u, v, p.Step, dev.CredID, addr, tandem.Refusef(tandem.EFORBIDDEN, "device_revoked", "This phone was removed from this account and cannot be used any more."),
 			"A phone that was removed from this account tried to continue. Use a registered phone.")
 	case dev.UserID != v.UserID:
-		return nil, e.refuseOnWeb(ctx, v, p.Step, dev.CredID, addr, tandem.Refusef(tandem.EFORBIDDEN, "device_other_user", "This phone is registered to another person and cannot be used for this verification."),
+		return nil, e.refuseOnWeb(ctx, u, v, p.Step, dev.CredID, addr, tandem.Refusef(tandem.EFORBIDDEN, "device_other_user", "This phone is registered to another person and cannot be used for this verification."),
 			"A phone registered to another person tried to continue. Use your own phone.")
 	case dev.State == tandem.DevicePending:
 		isNew = true
 	}
 	if isNew && !v.AllowNewDevice {
-		return nil, e.refuseOnWeb(ctx, v, p.Step, "", addr, tandem.Refusef(tandem.EFORBIDDEN, "device_not_registered", "This phone is not registered for this person, and this verification accepts registered phones only."),
+		return nil, e.refuseOnWeb(ctx, u, v, p.Step, "", addr, tandem.Refusef(tandem.EFORBIDDEN, "device_not_registered", "This phone is not registered for this person, and this verification accepts registered phones only."),
 			"A phone that is not registered for you tried to continue. Scan the code with a phone you registered before.")
 	}
 	dev.Name, dev.Platform = truncate(claims.DeviceName, 100), truncate(claims.Platform, 40)
@@ -254,16 +367,19 @@ func (e *Engine) Pair(ctx context.Context, compact, addr string) (*deviceproto.S
 	if err := e.runDevice(ctx, v, now, addr, &c, stored); err != nil {
 		return nil, err
 	}
-	if err := e.commit(ctx, c); err != nil {
+	next := e.nextChallenge(dev.CredID, v.ID, now)
+	c.Challenges = append(c.Challenges, next)
+	if err := u.commit(ctx, c); err != nil {
 		return nil, err
 	}
 	e.published(ctx, v, now)
-	return e.session(ctx, v, dev.CredID, "")
+	return e.session(ctx, v, dev.CredID, "", &next)
 }
 
 // refuseOnWeb audits a refused device, tells the web page what happened
-// (the hand-over step's reason, shown while it waits) and returns err.
-func (e *Engine) refuseOnWeb(ctx context.Context, v *tandem.Verification, step int, credID, addr string, err error, webNote string) error {
+// (the hand-over step's reason, shown while it waits), with the use of the
+// request's token u, and returns err.
+func (e *Engine) refuseOnWeb(ctx context.Context, u *use, v *tandem.Verification, step int, credID, addr string, err error, webNote string) error {
 	v.Steps[step].Reason = webNote
 	v.UpdatedAt = e.Now()
 	c := tandem.Commit{Verification: v}
@@ -272,7 +388,7 @@ func (e *Engine) refuseOnWeb(ctx context.Context, v *tandem.Verification, step i
 		detail["cred_id"] = credID
 	}
 	c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "refused.device", addr, v.UpdatedAt, detail))
-	if cerr := e.commit(ctx, c); cerr != nil && tandem.ErrorCode(cerr) != tandem.ECONFLICT {
+	if cerr := u.commit(ctx, c); cerr != nil && tandem.ErrorCode(cerr) != tandem.ECONFLICT {
 		return cerr
 	}
 	e.Events.Publish(v.ID)
@@ -303,6 +419,71 @@ func (e *Engine) newChallenge(ctx context.Context, credID, verificationID string
 // device's key, a fresh issue time, and an unused challenge of that
 // device (consumed now). Every refusal is audited.
 func (e *Engine) authenticate(ctx context.Context, compact, addr, action string) (*deviceproto.RequestClaims, *tandem.Device, error) {
+	claims, dev, err := e.checkRequest(ctx, compact, addr, action)
+	if err != nil {
+		return nil, nil, err
+	}
+	kid := dev.CredID
+	ch, err := e.Store.UseChallenge(ctx, claims.Challenge, kid, e.Now())
+	switch tandem.ErrorCode(err) {
+	case "":
+	case tandem.ENOTFOUND:
+		return nil, nil, e.deviceRefusal(ctx, nil, kid, addr, errChallengeInvalid())
+	case tandem.EGONE:
+		return nil, nil, e.deviceRefusal(ctx, nil, kid, addr, errChallengeExpired())
+	default:
+		return nil, nil, err
+	}
+	if ch.VerificationID != "" && ch.VerificationID != claims.VerificationID {
+		return nil, nil, e.deviceRefusal(ctx, nil, kid, addr, errWrongVerification())
+	}
+	return claims, dev, nil
+}
+
+// authenticateOnce verifies a signed device request as authenticate does,
+// but checks its challenge without consuming it: the returned use consumes
+// it with the request's one write, and its finish must be called when the
+// request ends (see use).
+func (e *Engine) authenticateOnce(ctx context.Context, compact, addr, action string) (*deviceproto.RequestClaims, *tandem.Device, *use, error) {
+	claims, dev, err := e.checkRequest(ctx, compact, addr, action)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	kid := dev.CredID
+	now := e.Now()
+	ch, err := e.Store.PeekChallenge(ctx, claims.Challenge, kid, now)
+	switch tandem.ErrorCode(err) {
+	case "":
+	case tandem.ENOTFOUND:
+		return nil, nil, nil, e.deviceRefusal(ctx, nil, kid, addr, errChallengeInvalid())
+	case tandem.EGONE:
+		// An expired challenge is used up all the same.
+		if _, uerr := e.Store.UseChallenge(ctx, claims.Challenge, kid, now); uerr != nil && tandem.ErrorCode(uerr) != tandem.EGONE && tandem.ErrorCode(uerr) != tandem.ENOTFOUND {
+			return nil, nil, nil, uerr
+		}
+		return nil, nil, nil, e.deviceRefusal(ctx, nil, kid, addr, errChallengeExpired())
+	default:
+		return nil, nil, nil, err
+	}
+	u := &use{e: e, challenge: &tandem.ChallengeUse{Value: claims.Challenge, CredID: kid, At: now}, credID: kid, addr: addr}
+	if ch.VerificationID != "" && ch.VerificationID != claims.VerificationID {
+		return nil, nil, nil, e.refuse(ctx, u, nil, kid, addr, errWrongVerification())
+	}
+	return claims, dev, u, nil
+}
+
+func errChallengeExpired() error {
+	return tandem.Refusef(tandem.EUNAUTHORIZED, "challenge_expired", "The challenge has expired; fetch a new one.")
+}
+
+func errWrongVerification() error {
+	return tandem.Refusef(tandem.EUNAUTHORIZED, "wrong_verification", "The challenge was issued for another verification.")
+}
+
+// checkRequest verifies all of a signed device request but its challenge:
+// a known, not revoked device's key, a fresh issue time and the action.
+// Every refusal is audited.
+func (e *Engine) checkRequest(ctx context.Context, compact, addr, action string) (*deviceproto.RequestClaims, *tandem.Device, error) {
 	kid, err := deviceproto.KeyID(compact)
 	if err != nil {
 		return nil, nil, e.deviceRefusal(ctx, nil, "", addr, err)
@@ -327,19 +508,6 @@ func (e *Engine) authenticate(ctx context.Context, compact, addr, action string)
 	if claims.Action != action {
 		return nil, nil, e.deviceRefusal(ctx, nil, kid, addr, tandem.Refusef(tandem.EINVALID, "wrong_action", "This endpoint takes action %q, not %q.", action, claims.Action))
 	}
-	ch, err := e.Store.UseChallenge(ctx, claims.Challenge, kid, now)
-	switch tandem.ErrorCode(err) {
-	case "":
-	case tandem.ENOTFOUND:
-		return nil, nil, e.deviceRefusal(ctx, nil, kid, addr, tandem.Refusef(tandem.EUNAUTHORIZED, "challenge_invalid", "The challenge is unknown or was already used; fetch a new one."))
-	case tandem.EGONE:
-		return nil, nil, e.deviceRefusal(ctx, nil, kid, addr, tandem.Refusef(tandem.EUNAUTHORIZED, "challenge_expired", "The challenge has expired; fetch a new one."))
-	default:
-		return nil, nil, err
-	}
-	if ch.VerificationID != "" && ch.VerificationID != claims.VerificationID {
-		return nil, nil, e.deviceRefusal(ctx, nil, kid, addr, tandem.Refusef(tandem.EUNAUTHORIZED, "wrong_verification", "The challenge was issued for another verification."))
-	}
 	return claims, dev, nil
 }
 
@@ -352,11 +520,12 @@ func checkIAT(iat int64, now time.Time) error {
 }
 
 // verificationFor loads the verification a device request is about and
-// checks that this device is the one paired to it.
-func (e *Engine) verificationFor(ctx context.Context, claims *deviceproto.RequestClaims, addr string) (*tandem.Verification, error) {
+// checks that this device is the one paired to it. A refusal uses up u (nil
+// when the request's challenge is used up already).
+func (e *Engine) verificationFor(ctx context.Context, u *use, claims *deviceproto.RequestClaims, addr string) (*tandem.Verification, error) {
 	v, err := e.Store.GetVerification(ctx, claims.VerificationID)
 	if tandem.ErrorCode(err) == tandem.ENOTFOUND || (err == nil && v.Device.CredID != claims.CredID) {
-		return nil, e.deviceRefusal(ctx, nil, claims.CredID, addr, tandem.Refusef(tandem.EFORBIDDEN, "wrong_verification", "This device is not paired to that verification."))
+		return nil, e.refuse(ctx, u, nil, claims.CredID, addr, tandem.Refusef(tandem.EFORBIDDEN, "wrong_verification", "This device is not paired to that verification."))
 	} else if err != nil {
 		return nil, err
 	}
@@ -369,47 +538,51 @@ func (e *Engine) DeviceSession(ctx context.Context, compact, addr string) (*devi
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.verificationFor(ctx, claims, addr)
+	v, err := e.verificationFor(ctx, nil, claims, addr)
 	if err != nil {
 		return nil, err
 	}
-	return e.session(ctx, v, claims.CredID, "")
+	return e.session(ctx, v, claims.CredID, "", nil)
 }
 
-// Answer takes a device's answer to its current step (or its denial).
-func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto.Session, error) {
+// Answer takes a device's answer to its current step (or its denial). The
+// request's challenge is consumed by its one commit, with the step's
+// outcome and the challenge of the device's next request (see use).
+func (e *Engine) Answer(ctx context.Context, compact, addr string) (_ *deviceproto.Session, err error) {
 	action := deviceproto.ActionAnswer
 	if a, err := peekAction(compact); err == nil && a == deviceproto.ActionDeny {
 		action = deviceproto.ActionDeny
 	}
-	claims, dev, err := e.authenticate(ctx, compact, addr, action)
+	claims, dev, u, err := e.authenticateOnce(ctx, compact, addr, action)
 	if err != nil {
 		return nil, err
 	}
-	v, err := e.verificationFor(ctx, claims, addr)
+	defer func() { err = u.finish(ctx, err) }()
+	v, err := e.verificationFor(ctx, u, claims, addr)
 	if err != nil {
 		return nil, err
 	}
 	if v.Status.Terminal() {
-		return nil, e.deviceRefusal(ctx, v, claims.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "verification_ended", "This verification has already ended (%s).", v.Status))
+		return nil, e.refuse(ctx, u, v, claims.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "verification_ended", "This verification has already ended (%s).", v.Status))
 	}
 	cur := v.CurrentDevice()
 	if cur < 0 || claims.Step == nil || *claims.Step != cur {
-		return nil, e.deviceRefusal(ctx, v, claims.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "wrong_step", "This answer is for another step; read the session again."))
+		return nil, e.refuse(ctx, u, v, claims.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "wrong_step", "This answer is for another step; read the session again."))
 	}
 	now := e.Now()
 	stored := *dev
 	dev.LastSeenAt, dev.UpdatedAt = now, now
-	c := tandem.Commit{Verification: v, Devices: []*tandem.Device{dev}}
+	next := e.nextChallenge(dev.CredID, v.ID, now)
+	c := tandem.Commit{Verification: v, Devices: []*tandem.Device{dev}, Challenges: []tandem.Challenge{next}}
 	if action == deviceproto.ActionDeny {
 		e.failHandover(v, v.Steps[cur].Group, now, "The person on the phone said this wasn't them.", &c)
 		c.UserEvents = append(c.UserEvents, e.userEvent(v, tandem.UserDenied, now))
 		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "denied", addr, now, map[string]any{"cred_id": dev.CredID, "step": cur, "web_ip": v.Web.BrowserIP, "web_user_agent": v.Web.BrowserUserAgent}))
-		if err := e.commit(ctx, c); err != nil {
+		if err := u.commit(ctx, c); err != nil {
 			return nil, err
 		}
 		e.published(ctx, v, now)
-		return e.session(ctx, v, dev.CredID, "")
+		return e.session(ctx, v, dev.CredID, "", &next)
 	}
 	m := v.Modules[cur]
 	info, _ := e.Modules.Lookup(m.Type)
@@ -429,21 +602,21 @@ func (e *Engine) Answer(ctx context.Context, compact, addr string) (*deviceproto
 		}
 		c.Audit = append(c.Audit, e.audit(v.Workspace, v.ID, tandem.ActorDevice, "step.rejected_input", addr, now, map[string]any{"step": cur, "type": m.Type, "attempt": step.Attempts, "problem": out.Retry[0].Message}))
 		if step.Attempts < module.MaxAttempts {
-			if err := e.commit(ctx, c); err != nil {
+			if err := u.commit(ctx, c); err != nil {
 				return nil, err
 			}
-			return e.session(ctx, v, dev.CredID, out.Retry[0].Message)
+			return e.session(ctx, v, dev.CredID, out.Retry[0].Message, &next)
 		}
 		out = module.Outcome{Passed: false, Reason: "Too many attempts: " + out.Retry[0].Message}
 	}
 	if err := e.finishDeviceStep(ctx, v, cur, out, now, addr, &c, &stored); err != nil {
 		return nil, err
 	}
-	if err := e.commit(ctx, c); err != nil {
+	if err := u.commit(ctx, c); err != nil {
 		return nil, err
 	}
 	e.published(ctx, v, now)
-	return e.session(ctx, v, dev.CredID, "")
+	return e.session(ctx, v, dev.CredID, "", &next)
 }
 
 func peekAction(compact string) (string, error) {
@@ -687,12 +860,18 @@ func splitState(raw json.RawMessage) ([]byte, []module.Node) {
 	return s.Module, s.Web
 }
 
-// session builds the device's view of the hand-over, with a new challenge
-// for its next request.
-func (e *Engine) session(ctx context.Context, v *tandem.Verification, credID, retryError string) (*deviceproto.Session, error) {
-	ch, err := e.newChallenge(ctx, credID, v.ID)
-	if err != nil {
-		return nil, err
+// session builds the device's view of the hand-over, with the challenge
+// for its next request: next, stored already by the request's commit, or
+// when nil a new one stored now.
+func (e *Engine) session(ctx context.Context, v *tandem.Verification, credID, retryError string, next *tandem.Challenge) (*deviceproto.Session, error) {
+	var ch *deviceproto.ChallengeResponse
+	if next != nil {
+		ch = &deviceproto.ChallengeResponse{Challenge: next.Value, ChallengeExpiresAt: next.ExpiresAt.Unix()}
+	} else {
+		var err error
+		if ch, err = e.newChallenge(ctx, credID, v.ID); err != nil {
+			return nil, err
+		}
 	}
 	s := &deviceproto.Session{
 		CredID: credID, VerificationID: v.ID, Status: "in_progress",
@@ -928,15 +1107,18 @@ func handoverApp(e *Engine, v *tandem.Verification, i int) string {
 }
 
 // Accept lets an active device of the user take a push-mode prompt: the
-// first device to accept wins and the others' prompts are withdrawn.
-func (e *Engine) Accept(ctx context.Context, compact, addr string) (*deviceproto.Session, error) {
-	claims, dev, err := e.authenticate(ctx, compact, addr, deviceproto.ActionAccept)
+// first device to accept wins and the others' prompts are withdrawn. The
+// request's challenge is consumed by its one commit, with the hand-over's
+// start and the challenge of the device's next request (see use).
+func (e *Engine) Accept(ctx context.Context, compact, addr string) (_ *deviceproto.Session, err error) {
+	claims, dev, u, err := e.authenticateOnce(ctx, compact, addr, deviceproto.ActionAccept)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { err = u.finish(ctx, err) }()
 	v, err := e.Store.GetVerification(ctx, claims.VerificationID)
 	if tandem.ErrorCode(err) == tandem.ENOTFOUND {
-		return nil, e.deviceRefusal(ctx, nil, dev.CredID, addr, tandem.Refusef(tandem.ENOTFOUND, "wrong_verification", "There is no such prompt."))
+		return nil, e.refuse(ctx, u, nil, dev.CredID, addr, tandem.Refusef(tandem.ENOTFOUND, "wrong_verification", "There is no such prompt."))
 	} else if err != nil {
 		return nil, err
 	}
@@ -944,14 +1126,14 @@ func (e *Engine) Accept(ctx context.Context, compact, addr string) (*deviceproto
 		return nil, err
 	}
 	if dev.UserID != v.UserID || v.Workspace != dev.Workspace || dev.State != tandem.DeviceActive {
-		return nil, e.deviceRefusal(ctx, v, dev.CredID, addr, tandem.Refusef(tandem.EFORBIDDEN, "device_other_user", "This prompt is for another person's phone."))
+		return nil, e.refuse(ctx, u, v, dev.CredID, addr, tandem.Refusef(tandem.EFORBIDDEN, "device_other_user", "This prompt is for another person's phone."))
 	}
 	i := v.Current()
 	if v.Status != tandem.StatusInProgress || i < 0 || v.Steps[i].Type != webtodevice.Type {
-		return nil, e.deviceRefusal(ctx, v, dev.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "verification_ended", "This verification is no longer waiting for a phone."))
+		return nil, e.refuse(ctx, u, v, dev.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "verification_ended", "This verification is no longer waiting for a phone."))
 	}
 	if v.Device.CredID != "" {
-		return nil, e.deviceRefusal(ctx, v, dev.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "handover_taken", "Another phone already answered this prompt."))
+		return nil, e.refuse(ctx, u, v, dev.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "handover_taken", "Another phone already answered this prompt."))
 	}
 	now := e.Now()
 	stored := *dev
@@ -963,14 +1145,16 @@ func (e *Engine) Accept(ctx context.Context, compact, addr string) (*deviceproto
 	if err := e.runDevice(ctx, v, now, addr, &c, &stored); err != nil {
 		return nil, err
 	}
-	if err := e.commit(ctx, c); err != nil {
+	next := e.nextChallenge(dev.CredID, v.ID, now)
+	c.Challenges = append(c.Challenges, next)
+	if err := u.commit(ctx, c); err != nil {
 		if tandem.ErrorCode(err) == tandem.ECONFLICT {
-			return nil, e.deviceRefusal(ctx, v, dev.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "handover_taken", "Another phone already answered this prompt."))
+			return nil, e.refuse(ctx, u, v, dev.CredID, addr, tandem.Refusef(tandem.ECONFLICT, "handover_taken", "Another phone already answered this prompt."))
 		}
 		return nil, err
 	}
 	e.published(ctx, v, now)
-	return e.session(ctx, v, dev.CredID, "")
+	return e.session(ctx, v, dev.CredID, "", &next)
 }
 
 // HandoverView is what the web page shows while a hand-over runs.

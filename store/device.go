@@ -55,8 +55,10 @@ const userEventRetention = 24 * time.Hour
 // workspace, so that its cost is bounded even after a long pause.
 const userEventSweep = 100
 
-// Commit stores c in one write transaction, in this order: the versioned
-// update of c.Verification exactly as by UpdateVerification; the upsert of
+// Commit stores c in one write transaction, in this order: the use of
+// c.UsePairing and of c.UseChallenge (each one conditional UPDATE, so that
+// of several commits racing for the same token exactly one succeeds); the
+// versioned update of c.Verification exactly as by UpdateVerification; the upsert of
 // c.Devices; c.RevokeOthers; the removal of the inbox items of c.Withdraw;
 // the insertion of c.Inbox; the insertion of c.UserEvents, followed for each
 // of their workspaces by the deletion of up to userEventSweep (100) events
@@ -64,7 +66,8 @@ const userEventSweep = 100
 // newest event written for it; the insertion of c.Outbox as pending items
 // with no attempts (see outbox.go); and c.Audit, completed as by
 // UpdateVerification (with c.Verification's workspace and id when it is
-// set). As the revocation follows the upserts, a device of this very commit
+// set); and c.Challenges, as by CreateChallenge (with its deletion of
+// expired challenges). As the revocation follows the upserts, a device of this very commit
 // that is not the kept one ends up revoked, and the kept one is never
 // touched by it.
 //
@@ -83,11 +86,18 @@ const userEventSweep = 100
 // Workspace or UserID, when an inbox item has no expiry, when a user event
 // has no Workspace, UserID or Kind, when an outbox item has no ID, Kind,
 // Workspace, URL or Payload, when a CIBA grant has no IDHash (or an
-// AccessHash without expiry), or when an audit detail is not JSON.
+// AccessHash without expiry), when an audit detail is not JSON, or when a
+// challenge has no value, credential id or expiry.
+// ENOTFOUND ("pairing code is not valid or was already used", "challenge
+// is not valid or was already used") when no unused pairing or challenge of
+// the device matches c.UsePairing or c.UseChallenge; EGONE ("pairing code
+// expired", "challenge expired") when it expired at or before its At —
+// unlike UsePairing and UseChallenge, the failed commit leaves it unused.
 // ECONFLICT when the verification's version is stale, when a new device's
 // key is already that of another device of the workspace, when a stored
 // device has another workspace or key, when an outbox item's ID exists, or
-// when a CIBA grant's request was consumed already. ENOTFOUND when the
+// when a CIBA grant's request was consumed already, or when a challenge
+// with the value of one of c.Challenges exists. ENOTFOUND when the
 // verification, a device's workspace, the device or verification of an
 // inbox item, the workspace of a user event or an outbox item, or the
 // request of a CIBA grant does not exist. On error nothing is written and c
@@ -166,12 +176,28 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 		}
 		grants[i] = g
 	}
+	for _, ch := range c.Challenges {
+		if err := checkChallenge(ch); err != nil {
+			return err
+		}
+	}
 	if u == nil && len(devices) == 0 && revoke == nil && c.Withdraw == "" && len(inbox) == 0 &&
-		len(userEvents) == 0 && len(events) == 0 && len(outbox) == 0 && len(grants) == 0 {
+		len(userEvents) == 0 && len(events) == 0 && len(outbox) == 0 && len(grants) == 0 &&
+		c.UsePairing == nil && c.UseChallenge == nil && len(c.Challenges) == 0 {
 		return nil
 	}
 
 	err = db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		if p := c.UsePairing; p != nil {
+			if _, err := usePairing(ctx, tx, p.Hash, p.At); err != nil {
+				return err
+			}
+		}
+		if ch := c.UseChallenge; ch != nil {
+			if _, err := useChallenge(ctx, tx, ch.Value, ch.CredID, ch.At); err != nil {
+				return err
+			}
+		}
 		if u != nil {
 			if err := u.write(ctx, tx); err != nil {
 				return err
@@ -211,7 +237,13 @@ func (db *DB) Commit(ctx context.Context, c tandem.Commit) error {
 				return err
 			}
 		}
-		return insertAudit(ctx, tx, events)
+		if err := insertAudit(ctx, tx, events); err != nil {
+			return err
+		}
+		if len(c.Challenges) > 0 {
+			return insertChallenges(ctx, tx, c.Challenges, now)
+		}
+		return nil
 	})
 	if err != nil {
 		if tandem.ErrorCode(err) != tandem.EINTERNAL {
@@ -533,24 +565,76 @@ func (db *DB) CreatePairing(ctx context.Context, p tandem.Pairing) error {
 // no unused pairing has this hash; EGONE ("pairing code expired") when it
 // expired at or before now, in which case it is used up all the same.
 func (db *DB) UsePairing(ctx context.Context, hash []byte, now time.Time) (*tandem.Pairing, error) {
-	notFound := tandem.Errorf(tandem.ENOTFOUND, "pairing code is not valid or was already used")
+	var p *tandem.Pairing
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		p, err = usePairing(ctx, tx, hash, now)
+		if tandem.ErrorCode(err) == tandem.EGONE {
+			return nil // used up all the same
+		}
+		return err
+	})
+	if err != nil {
+		if tandem.ErrorCode(err) != tandem.EINTERNAL {
+			return nil, err
+		}
+		return nil, fmt.Errorf("use pairing: %w", err)
+	}
+	if p == nil {
+		return nil, errPairingExpired()
+	}
+	return p, nil
+}
+
+func errPairingNotFound() error {
+	return tandem.Errorf(tandem.ENOTFOUND, "pairing code is not valid or was already used")
+}
+
+func errPairingExpired() error { return tandem.Errorf(tandem.EGONE, "pairing code expired") }
+
+// usePairing marks the unused pairing with this hash used at now and
+// returns it: ENOTFOUND when there is none, EGONE (and a nil pairing) when
+// it expired at or before now, in which case it is marked used all the
+// same: the caller decides whether to keep that.
+func usePairing(ctx context.Context, tx *sql.Tx, hash []byte, now time.Time) (*tandem.Pairing, error) {
 	if len(hash) == 0 {
-		return nil, notFound
+		return nil, errPairingNotFound()
 	}
 	p := tandem.Pairing{Hash: bytes.Clone(hash)}
 	var created, expires int64
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `UPDATE pairings SET used_at = $2 WHERE hash = $1 AND used_at IS NULL
-			RETURNING verification_id, step, created_at, expires_at`, hash, millis(now)).
-			Scan(&p.VerificationID, &p.Step, &created, &expires)
-	})
+	err := tx.QueryRowContext(ctx, `UPDATE pairings SET used_at = $2 WHERE hash = $1 AND used_at IS NULL
+		RETURNING verification_id, step, created_at, expires_at`, hash, millis(now)).
+		Scan(&p.VerificationID, &p.Step, &created, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound
+		return nil, errPairingNotFound()
 	} else if err != nil {
 		return nil, fmt.Errorf("use pairing: %w", err)
 	}
 	if expires <= millis(now) {
-		return nil, tandem.Errorf(tandem.EGONE, "pairing code expired")
+		return nil, errPairingExpired()
+	}
+	p.CreatedAt, p.ExpiresAt = fromMillis(created), fromMillis(expires)
+	return &p, nil
+}
+
+// PeekPairing returns the unused pairing with this hash, leaving it unused.
+// Errors: ENOTFOUND and EGONE as for UsePairing, except that an expired
+// pairing stays unused.
+func (db *DB) PeekPairing(ctx context.Context, hash []byte, now time.Time) (*tandem.Pairing, error) {
+	if len(hash) == 0 {
+		return nil, errPairingNotFound()
+	}
+	p := tandem.Pairing{Hash: bytes.Clone(hash)}
+	var created, expires int64
+	err := db.reader.QueryRowContext(ctx, `SELECT verification_id, step, created_at, expires_at FROM pairings
+		WHERE hash = $1 AND used_at IS NULL`, hash).Scan(&p.VerificationID, &p.Step, &created, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errPairingNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("peek pairing: %w", err)
+	}
+	if expires <= millis(now) {
+		return nil, errPairingExpired()
 	}
 	p.CreatedAt, p.ExpiresAt = fromMillis(created), fromMillis(expires)
 	return &p, nil
@@ -561,37 +645,55 @@ func (db *DB) UsePairing(ctx context.Context, hash []byte, now time.Time) (*tand
 // Errors: EINVALID when c has no value, credential id or expiry; ECONFLICT
 // when a challenge with this value exists. No error names the value.
 func (db *DB) CreateChallenge(ctx context.Context, c tandem.Challenge) error {
-	if c.Value == "" {
-		return tandem.Errorf(tandem.EINVALID, "challenge value is required")
-	}
-	if c.CredID == "" {
-		return tandem.Errorf(tandem.EINVALID, "challenge credential id is required")
-	}
-	if c.ExpiresAt.IsZero() {
-		return tandem.Errorf(tandem.EINVALID, "challenge has no expiry")
+	if err := checkChallenge(c); err != nil {
+		return err
 	}
 	now := db.Now()
-	var vid any
-	if c.VerificationID != "" {
-		vid = c.VerificationID
-	}
 	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, sweepChallengesQuery, millis(now.Add(-challengeRetention)), challengeSweep); err != nil {
-			return fmt.Errorf("delete expired challenges: %w", err)
-		}
-		r, err := tx.ExecContext(ctx, `INSERT INTO challenges (value, cred_id, verification_id, created_at, expires_at, used_at)
-			VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT DO NOTHING`,
-			c.Value, c.CredID, vid, millis(now), millis(c.ExpiresAt))
-		if err := oneRow(r, err); err == errNoRow {
-			return tandem.Errorf(tandem.ECONFLICT, "the challenge already exists")
-		}
-		return err
+		return insertChallenges(ctx, tx, []tandem.Challenge{c}, now)
 	})
 	if err != nil {
 		if tandem.ErrorCode(err) != tandem.EINTERNAL {
 			return err
 		}
 		return fmt.Errorf("create challenge: %w", err)
+	}
+	return nil
+}
+
+// checkChallenge checks what the store needs of a new challenge.
+func checkChallenge(c tandem.Challenge) error {
+	switch {
+	case c.Value == "":
+		return tandem.Errorf(tandem.EINVALID, "challenge value is required")
+	case c.CredID == "":
+		return tandem.Errorf(tandem.EINVALID, "challenge credential id is required")
+	case c.ExpiresAt.IsZero():
+		return tandem.Errorf(tandem.EINVALID, "challenge has no expiry")
+	}
+	return nil
+}
+
+// insertChallenges deletes up to challengeSweep challenges that expired
+// more than challengeRetention before now, then stores the challenges
+// (checked by checkChallenge), created at now.
+func insertChallenges(ctx context.Context, tx *sql.Tx, challenges []tandem.Challenge, now time.Time) error {
+	if _, err := tx.ExecContext(ctx, sweepChallengesQuery, millis(now.Add(-challengeRetention)), challengeSweep); err != nil {
+		return fmt.Errorf("delete expired challenges: %w", err)
+	}
+	for _, c := range challenges {
+		var vid any
+		if c.VerificationID != "" {
+			vid = c.VerificationID
+		}
+		r, err := tx.ExecContext(ctx, `INSERT INTO challenges (value, cred_id, verification_id, created_at, expires_at, used_at)
+			VALUES ($1, $2, $3, $4, $5, NULL) ON CONFLICT DO NOTHING`,
+			c.Value, c.CredID, vid, millis(now), millis(c.ExpiresAt))
+		if err := oneRow(r, err); err == errNoRow {
+			return tandem.Errorf(tandem.ECONFLICT, "the challenge already exists")
+		} else if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -607,25 +709,78 @@ const sweepChallengesQuery = `DELETE FROM challenges WHERE value IN
 // another device is left unused; EGONE ("challenge expired") when it
 // expired at or before now, in which case it is used up all the same.
 func (db *DB) UseChallenge(ctx context.Context, value, credID string, now time.Time) (*tandem.Challenge, error) {
-	notFound := tandem.Errorf(tandem.ENOTFOUND, "challenge is not valid or was already used")
+	var c *tandem.Challenge
+	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		c, err = useChallenge(ctx, tx, value, credID, now)
+		if tandem.ErrorCode(err) == tandem.EGONE {
+			return nil // used up all the same
+		}
+		return err
+	})
+	if err != nil {
+		if tandem.ErrorCode(err) != tandem.EINTERNAL {
+			return nil, err
+		}
+		return nil, fmt.Errorf("use challenge: %w", err)
+	}
+	if c == nil {
+		return nil, errChallengeExpired()
+	}
+	return c, nil
+}
+
+func errChallengeNotFound() error {
+	return tandem.Errorf(tandem.ENOTFOUND, "challenge is not valid or was already used")
+}
+
+func errChallengeExpired() error { return tandem.Errorf(tandem.EGONE, "challenge expired") }
+
+// useChallenge marks the unused challenge value of credID used at now and
+// returns it: ENOTFOUND when there is none, EGONE (and a nil challenge)
+// when it expired at or before now, in which case it is marked used all
+// the same: the caller decides whether to keep that.
+func useChallenge(ctx context.Context, tx *sql.Tx, value, credID string, now time.Time) (*tandem.Challenge, error) {
 	if value == "" || credID == "" {
-		return nil, notFound
+		return nil, errChallengeNotFound()
 	}
 	c := tandem.Challenge{Value: value, CredID: credID}
 	var vid sql.NullString
 	var expires int64
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		return tx.QueryRowContext(ctx, `UPDATE challenges SET used_at = $3
-			WHERE value = $1 AND cred_id = $2 AND used_at IS NULL
-			RETURNING verification_id, expires_at`, value, credID, millis(now)).Scan(&vid, &expires)
-	})
+	err := tx.QueryRowContext(ctx, `UPDATE challenges SET used_at = $3
+		WHERE value = $1 AND cred_id = $2 AND used_at IS NULL
+		RETURNING verification_id, expires_at`, value, credID, millis(now)).Scan(&vid, &expires)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound
+		return nil, errChallengeNotFound()
 	} else if err != nil {
 		return nil, fmt.Errorf("use challenge: %w", err)
 	}
 	if expires <= millis(now) {
-		return nil, tandem.Errorf(tandem.EGONE, "challenge expired")
+		return nil, errChallengeExpired()
+	}
+	c.VerificationID, c.ExpiresAt = vid.String, fromMillis(expires)
+	return &c, nil
+}
+
+// PeekChallenge returns the unused challenge value of the device credID,
+// leaving it unused. Errors: ENOTFOUND and EGONE as for UseChallenge,
+// except that an expired challenge stays unused.
+func (db *DB) PeekChallenge(ctx context.Context, value, credID string, now time.Time) (*tandem.Challenge, error) {
+	if value == "" || credID == "" {
+		return nil, errChallengeNotFound()
+	}
+	c := tandem.Challenge{Value: value, CredID: credID}
+	var vid sql.NullString
+	var expires int64
+	err := db.reader.QueryRowContext(ctx, `SELECT verification_id, expires_at FROM challenges
+		WHERE value = $1 AND cred_id = $2 AND used_at IS NULL`, value, credID).Scan(&vid, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errChallengeNotFound()
+	} else if err != nil {
+		return nil, fmt.Errorf("peek challenge: %w", err)
+	}
+	if expires <= millis(now) {
+		return nil, errChallengeExpired()
 	}
 	c.VerificationID, c.ExpiresAt = vid.String, fromMillis(expires)
 	return &c, nil
