@@ -58,6 +58,7 @@ func RunDevices(t *testing.T, open func(t *testing.T) DeviceStore) {
 	t.Run("Inbox", func(t *testing.T) { testInbox(t, open(t)) })
 	t.Run("Inbox/Unknown", func(t *testing.T) { testInboxUnknown(t, open(t)) })
 	t.Run("DeleteWorkspace/Cascade", func(t *testing.T) { testDeviceCascade(t, open(t)) })
+	runTokenCommits(t, open)
 	runUserEvents(t, open)
 }
 
