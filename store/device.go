@@ -26,7 +26,10 @@ var _ tandem.DeviceStore = (*DB)(nil)
 // is stored as NULL and comes back zero.
 //
 // Single use is one conditional UPDATE ... RETURNING: of several requests
-// racing for the same token, exactly one sees the row. No error message
+// racing for the same token, exactly one sees the row. It is the same in a
+// Commit (UsePairing, UseChallenge), so a request may read its token first
+// (PeekPairing, PeekChallenge) and use it up with the rest of its changes:
+// of several such commits, exactly one succeeds. No error message
 // names a token, hash, challenge, credential id or thumbprint.
 //
 // User events are rows of user_events, with the workspace's row id; they
