@@ -245,7 +245,10 @@ type heldStream struct {
 // "Connection: close" tells the client. release is called when the stream
 // ends.
 func (s *Server) serveHeld(conn net.Conn, header http.Header, v *tandem.Verification, token, key, addr string, release func()) {
-	st := &heldStream{s: s, token: token, key: key, addr: addr, id: v.ID, release: release, conn: conn, version: -1}
+	// Copies: the request's strings (its path, its Cookie header) would
+	// otherwise stay allocated as long as the stream.
+	st := &heldStream{s: s, token: strings.Clone(token), key: strings.Clone(key), addr: strings.Clone(addr),
+		id: v.ID, release: release, conn: conn, version: -1}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	// After CloseStreams a stream sends the current state and ends at once.
