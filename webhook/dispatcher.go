@@ -129,6 +129,10 @@ func (d *Dispatcher) httpClient() *http.Client {
 	return d.client
 }
 
+// recordTimeout bounds the recording of an accepted delivery after the
+// dispatcher was told to stop.
+const recordTimeout = 5 * time.Second
+
 // Run delivers due items every Interval until ctx is done. A full batch is
 // followed at once by the next one.
 func (d *Dispatcher) Run(ctx context.Context) {
@@ -278,7 +282,12 @@ func (d *Dispatcher) backoff(n int) time.Duration {
 	return time.Duration(rand.Int64N(int64(ceiling) + 1))
 }
 
+// delivered records a delivery the receiver accepted. It is recorded even
+// when ctx ends meanwhile (the dispatcher stopping): the receiver has the
+// item, and forgetting that would only send it again after the lease.
 func (d *Dispatcher) delivered(ctx context.Context, it tandem.OutboxItem, now time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
 	if err := d.Store.MarkDelivered(ctx, it.ID, now); err != nil {
 		d.log().Error("webhook delivered but not marked; it will be sent again", "webhook_id", it.ID, "err", err)
 		return

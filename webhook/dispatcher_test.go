@@ -307,6 +307,8 @@ func TestRestartResends(t *testing.T) {
 	for len(f.rcv.requests()) == 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
+	// Stopping right after the receiver got the item: the accepted
+	// delivery is still recorded.
 	stop2()
 	<-done2
 	got := f.rcv.requests()
