@@ -568,10 +568,20 @@ func (db *DB) CreatePairing(ctx context.Context, p tandem.Pairing) error {
 // no unused pairing has this hash; EGONE ("pairing code expired") when it
 // expired at or before now, in which case it is used up all the same.
 func (db *DB) UsePairing(ctx context.Context, hash []byte, now time.Time) (*tandem.Pairing, error) {
-	var p *tandem.Pairing
+	return useOnce(ctx, db, "pairing", func(ctx context.Context, tx *sql.Tx) (*tandem.Pairing, error) {
+		return usePairing(ctx, tx, hash, now)
+	}, errPairingExpired)
+}
+
+// useOnce runs use, which uses up a single-use token, in a write
+// transaction. A token use finds expired (EGONE, nil) is used up all the
+// same: the transaction commits and the caller gets expired(). Internal
+// errors are wrapped with what.
+func useOnce[T any](ctx context.Context, db *DB, what string, use func(context.Context, *sql.Tx) (*T, error), expired func() error) (*T, error) {
+	var v *T
 	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
 		var err error
-		p, err = usePairing(ctx, tx, hash, now)
+		v, err = use(ctx, tx)
 		if tandem.ErrorCode(err) == tandem.EGONE {
 			return nil // used up all the same
 		}
@@ -581,12 +591,12 @@ func (db *DB) UsePairing(ctx context.Context, hash []byte, now time.Time) (*tand
 		if tandem.ErrorCode(err) != tandem.EINTERNAL {
 			return nil, err
 		}
-		return nil, fmt.Errorf("use pairing: %w", err)
+		return nil, fmt.Errorf("use %s: %w", what, err)
 	}
-	if p == nil {
-		return nil, errPairingExpired()
+	if v == nil {
+		return nil, expired()
 	}
-	return p, nil
+	return v, nil
 }
 
 func errPairingNotFound() error {
@@ -712,25 +722,9 @@ const sweepChallengesQuery = `DELETE FROM challenges WHERE value IN
 // another device is left unused; EGONE ("challenge expired") when it
 // expired at or before now, in which case it is used up all the same.
 func (db *DB) UseChallenge(ctx context.Context, value, credID string, now time.Time) (*tandem.Challenge, error) {
-	var c *tandem.Challenge
-	err := db.write(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		var err error
-		c, err = useChallenge(ctx, tx, value, credID, now)
-		if tandem.ErrorCode(err) == tandem.EGONE {
-			return nil // used up all the same
-		}
-		return err
-	})
-	if err != nil {
-		if tandem.ErrorCode(err) != tandem.EINTERNAL {
-			return nil, err
-		}
-		return nil, fmt.Errorf("use challenge: %w", err)
-	}
-	if c == nil {
-		return nil, errChallengeExpired()
-	}
-	return c, nil
+	return useOnce(ctx, db, "challenge", func(ctx context.Context, tx *sql.Tx) (*tandem.Challenge, error) {
+		return useChallenge(ctx, tx, value, credID, now)
+	}, errChallengeExpired)
 }
 
 func errChallengeNotFound() error {
